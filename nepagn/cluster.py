@@ -1,0 +1,112 @@
+"""Connect to the Dask cluster a command runs on: a LocalCluster by default, or a real one.
+
+Every command that computes takes the same three options (--scheduler, --scheduler-file,
+--workers), so the same invocation runs on a laptop or on a survey team's cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+from distributed import Client, LocalCluster, WorkerPlugin
+
+log = logging.getLogger(__name__)
+
+TF_THREAD_ENV = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add --scheduler / --scheduler-file / --workers / --threads-per-worker to a subcommand."""
+    group = parser.add_argument_group("Dask cluster (default: a LocalCluster on this machine)")
+    target = group.add_mutually_exclusive_group()
+    target.add_argument("--scheduler", metavar="ADDR", help="address of a running scheduler, e.g. tcp://127.0.0.1:8786")
+    target.add_argument("--scheduler-file", metavar="FILE", help="scheduler file written by `dask scheduler --scheduler-file`")
+    group.add_argument("--workers", type=int, default=None, metavar="N", help="worker processes of the LocalCluster (default: one per core)")
+    group.add_argument("--threads-per-worker", type=int, default=1, metavar="N", help="threads per LocalCluster worker (default 1)")
+
+
+class BoundTensorFlowThreads(WorkerPlugin):
+    """Limit TensorFlow's intra/inter-op threads on a worker to that worker's share of cores.
+
+    TF and Dask both use threads; without a bound, every worker's TF would use every core.
+    The limit is set through the environment before TF is first imported in the worker, and
+    through tf.config where TF is already loaded there.
+    """
+
+    name = "nepagn-bound-tf-threads"
+
+    def __init__(self, threads: int):
+        self.threads = max(1, int(threads))
+
+    def setup(self, worker) -> None:  # noqa: D401 - Dask plugin hook
+        apply_tf_thread_limit(self.threads)
+
+
+def apply_tf_thread_limit(threads: int) -> None:
+    """Bound TF (and OpenMP) threads in this process; safe to call before or after TF import."""
+    for name in TF_THREAD_ENV:
+        os.environ[name] = str(threads)
+    import sys
+
+    if "tensorflow" in sys.modules:
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # TF already initialised its thread pools in this process
+            log.debug("TensorFlow thread pools already initialised; environment limit applies to new pools only")
+
+
+def worker_threads(client: Client) -> int:
+    """The smallest thread count among the cluster's workers (the TF bound each can afford)."""
+    info = client.scheduler_info(n_workers=-1)["workers"]
+    return max(1, min((worker["nthreads"] for worker in info.values()), default=1))
+
+
+@contextmanager
+def cluster_client(
+    scheduler: str | None = None,
+    scheduler_file: str | None = None,
+    workers: int | None = None,
+    threads_per_worker: int = 1,
+) -> Iterator[Client]:
+    """Yield a Client: to `scheduler`/`scheduler_file` if given, else to a new LocalCluster with processes.
+
+    Logs the dashboard address and bounds TF threads on every worker.
+    """
+    if scheduler or scheduler_file:
+        client = Client(scheduler, scheduler_file=scheduler_file) if scheduler else Client(scheduler_file=scheduler_file)
+        cluster = None
+    else:
+        n_workers = workers or max(1, (os.cpu_count() or 1) // max(1, threads_per_worker))
+        cluster = LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=threads_per_worker,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=logging.WARNING,
+        )
+        client = Client(cluster)
+    try:
+        client.register_plugin(BoundTensorFlowThreads(worker_threads(client)))
+        log.info("Dask dashboard: %s", client.dashboard_link)
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def client_from_args(args: argparse.Namespace):
+    """cluster_client() configured from the options add_cluster_arguments() added."""
+    return cluster_client(
+        scheduler=args.scheduler,
+        scheduler_file=args.scheduler_file,
+        workers=args.workers,
+        threads_per_worker=args.threads_per_worker,
+    )
