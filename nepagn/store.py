@@ -93,9 +93,7 @@ def mark_incomplete(root: str | Path) -> None:
         (Path(root) / name).unlink(missing_ok=True)
 
 
-def write_partition(
-    root: Path, order: int, pixel: int, frame: pd.DataFrame, column_meta: dict | None = None
-) -> Path:
+def write_partition(root: Path, order: int, pixel: int, frame: pd.DataFrame, column_meta: dict | None = None) -> Path:
     """Write one partition atomically (temp file then os.replace); returns the data file path.
 
     Adds `_healpix_29` from ra/dec if absent, checks every row lies in the pixel, sorts rows by
@@ -189,8 +187,10 @@ def finalize_store(
             raise NepagnError(f"{root}: partitions {missing[:5]} were never written ({len(missing)} missing)")
         stale = sorted(files.keys() - wanted)
         if stale and not remove_stale:
-            raise NepagnError(f"{root}: {len(stale)} partition files not in the final set, e.g. {stale[:3]}; "
-                              "pass remove_stale=True to delete them")
+            raise NepagnError(
+                f"{root}: {len(stale)} partition files not in the final set, e.g. {stale[:3]}; "
+                "pass remove_stale=True to delete them"
+            )
         for key in stale:
             files.pop(key).unlink()
             log.info("removed stale partition %s", key)
@@ -226,7 +226,7 @@ def finalize_store(
         "hats_npix_suffix": ".parquet",
         "hats_max_rows": max(rows.values()),
         "hats_order": max(order for order, _ in files),
-        "moc_sky_fraction": f"{sum(4.0 ** -order for order, _ in files) / 12:.8f}",
+        "moc_sky_fraction": f"{sum(4.0**-order for order, _ in files) / 12:.8f}",
         "hats_estsize": sum(path.stat().st_size for path in files.values()) // 1024,
         "hats_builder": f"nepagn v{__version__}",
         "hats_creation_date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%MUTC"),
@@ -318,8 +318,14 @@ class Store:
         meta = self.schema.empty_table().to_pandas()
         if columns is not None:
             meta = meta[list(columns)]
-        return dd.from_map(_read_file, [p.path for p in self.partitions], columns=columns, meta=meta,
-                           label="read-store-partition", enforce_metadata=False)
+        return dd.from_map(
+            _read_file,
+            [p.path for p in self.partitions],
+            columns=columns,
+            meta=meta,
+            label="read-store-partition",
+            enforce_metadata=False,
+        )
 
 
 def open_store(path: str | Path) -> Store:
@@ -329,8 +335,10 @@ def open_store(path: str | Path) -> Store:
         raise NepagnError(f"{root}: no store there (not a directory)")
     if not (root / PROPERTIES).is_file():
         if (root / DATASET).exists():
-            raise NepagnError(f"{root}: store is incomplete (no `properties` file: its writing was interrupted "
-                              "or never finalized); write it again")
+            raise NepagnError(
+                f"{root}: store is incomplete (no `properties` file: its writing was interrupted "
+                "or never finalized); write it again"
+            )
         raise NepagnError(f"{root}: not a HATS catalogue (no `properties` file and no dataset/)")
     properties = _read_properties(root / PROPERTIES)
     if "hats_nrows" not in properties:

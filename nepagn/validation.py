@@ -1,0 +1,90 @@
+"""Row-level checks of canonical data: positions, redshifts, chi2, magnitudes and errors in physical ranges.
+
+Each check yields a RowProblem (column, problem, rows mask); ingest either fails with the
+problem (file, column, rows affected) or writes the rows aside with the problem as reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from nepagn.schema import CHI2_GAL, CHI2_STAR, DEC, RA, SOURCE_ID, Z_PHOT, Z_SPEC
+
+# Inclusive physical ranges. AB magnitudes of real sources lie far inside [-5, 40]; an error
+# outside [0, 10] mag (or 99-style sentinels the column map did not name) is not a measurement.
+MAG_RANGE = (-5.0, 40.0)
+MAGERR_RANGE = (0.0, 10.0)
+REDSHIFT_RANGE = (-0.01, 15.0)
+CHI2_RANGE = (0.0, np.inf)
+RA_RANGE = (0.0, 360.0)
+DEC_RANGE = (-90.0, 90.0)
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """One problem found in some rows: the column concerned, what is wrong, and which rows."""
+
+    column: str
+    problem: str
+    rows: np.ndarray  # boolean mask over the frame's rows
+
+    @property
+    def count(self) -> int:
+        return int(self.rows.sum())
+
+    def describe(self) -> str:
+        return f"column {self.column!r}: {self.problem}"
+
+
+def _out_of_range(values: pd.Series, low: float, high: float) -> np.ndarray:
+    array = values.to_numpy(dtype=float, na_value=np.nan)
+    present = ~np.isnan(array)
+    return present & ~((array >= low) & (array <= high))
+
+
+def _range_problem(frame: pd.DataFrame, column: str, low: float, high: float, what: str) -> RowProblem | None:
+    mask = _out_of_range(frame[column], low, high)
+    if not mask.any():
+        return None
+    example = frame[column].to_numpy()[mask][0]
+    return RowProblem(column, f"{what} outside [{low:g}, {high:g}], e.g. {example!r}", mask)
+
+
+def check_rows(frame: pd.DataFrame, positions: bool = True) -> list[RowProblem]:
+    """Problems in a canonical frame: missing ids/positions, values outside physical ranges, duplicate ids."""
+    problems: list[RowProblem | None] = []
+    missing_id = frame[SOURCE_ID].isna().to_numpy()
+    if missing_id.any():
+        problems.append(RowProblem(SOURCE_ID, "source id missing", missing_id))
+    duplicated = frame[SOURCE_ID].duplicated(keep=False).to_numpy() & ~missing_id
+    if duplicated.any():
+        example = frame[SOURCE_ID].to_numpy()[duplicated][0]
+        problems.append(RowProblem(SOURCE_ID, f"duplicate source ids, e.g. {example!r}", duplicated))
+    if positions:
+        no_position = (frame[RA].isna() | frame[DEC].isna()).to_numpy()
+        if no_position.any():
+            problems.append(RowProblem(f"{RA}/{DEC}", "position missing (ra or dec null)", no_position))
+        problems.append(_range_problem(frame, RA, *RA_RANGE, "RA (deg)"))
+        problems.append(_range_problem(frame, DEC, *DEC_RANGE, "Dec (deg)"))
+    for column in (Z_SPEC, Z_PHOT):
+        problems.append(_range_problem(frame, column, *REDSHIFT_RANGE, "redshift"))
+    for column in (CHI2_GAL, CHI2_STAR):
+        problems.append(_range_problem(frame, column, *CHI2_RANGE, "chi2"))
+    for column in frame.columns:
+        if column.endswith("_magerr"):
+            problems.append(_range_problem(frame, column, *MAGERR_RANGE, "magnitude error (mag)"))
+        elif column.endswith("_mag"):
+            problems.append(_range_problem(frame, column, *MAG_RANGE, "AB magnitude"))
+    return [problem for problem in problems if problem is not None]
+
+
+def reasons(problems: list[RowProblem], n_rows: int) -> pd.Series:
+    """Per row, '; '-joined descriptions of its problems ('' for a clean row)."""
+    text = np.full(n_rows, "", dtype=object)
+    for problem in problems:
+        for index in np.flatnonzero(problem.rows):
+            text[index] = f"{text[index]}; {problem.describe()}" if text[index] else problem.describe()
+    return pd.Series(text, dtype="string")
