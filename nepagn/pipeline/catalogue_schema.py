@@ -1,0 +1,98 @@
+"""Columns of the public AGN/SFG catalogue: names, dtypes, units, UCDs and descriptions.
+
+One place defines them, so the HATS store, the single Parquet (VOParquet), the FITS table and
+docs/catalogue.md all describe the same columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from nepagn.preprocess import STAR_TEST, STATUS, Z_TYPE, Z_USED
+from nepagn.schema import (
+    CORE_COLUMNS,
+    DEC,
+    HEALPIX_COLUMN,
+    LABEL,
+    LABEL_SOURCE,
+    RA,
+    SOURCE_ID,
+    TRUE_CLASS,
+    TRUTH_COLUMNS,
+    Column,
+)
+
+TRAINING_OBJECT = "training_object"
+N_AGN_VOTES = "n_agn_votes"
+CONSENSUS_CLASS = "consensus_class"
+UNANIMOUS = "unanimous"
+P_AGN_MEAN = "p_agn_mean"
+RUN_ID = "run_id"
+MODEL_SET_ID = "model_set_id"
+
+CLASS_AGN = "AGN"
+CLASS_SFG = "SFG"
+
+
+def p_agn_column(model: str) -> str:
+    """Column of one model's AGN probability."""
+    return f"p_agn_{model}"
+
+
+def p_agn_std_column(model: str) -> str:
+    """Column of the spread of one model's AGN probability over the model set's members (folds/seeds)."""
+    return f"p_agn_{model}_std"
+
+
+def class_column(model: str) -> str:
+    """Column of one model's class (AGN / SFG)."""
+    return f"class_{model}"
+
+
+def _core(name: str) -> Column:
+    return next(column for column in CORE_COLUMNS + TRUTH_COLUMNS if column.name == name)
+
+
+def catalogue_columns(models: Sequence[str], with_std: bool, with_truth: bool) -> tuple[Column, ...]:
+    """The catalogue's columns in output order for a model set (names, e.g. A, B, C)."""
+    columns = [
+        _core(SOURCE_ID),
+        _core(RA),
+        _core(DEC),
+        HEALPIX_COLUMN,
+        Column(Z_USED, "float64", None, "src.redshift",
+               "Redshift used: z_spec where present, else z_phot; null if neither"),
+        Column(Z_TYPE, "string", None, "meta.code", "Type of z_used: spec or phot; null if no redshift"),
+        Column(STATUS, "string", None, "meta.code.class",
+               "classified (inference set), labelled (ground truth, also run through the networks), "
+               "star (LePhare chi2_gal > chi2_star, not classified), no_redshift (not classified)"),
+        Column(STAR_TEST, "string", None, "meta.code",
+               "Star test outcome: galaxy, star, or not_applied (rule off or chi2 columns missing)"),
+        _core(LABEL),
+        _core(LABEL_SOURCE),
+        Column(TRAINING_OBJECT, "bool", None, "meta.code",
+               "True where the source has a ground-truth label, i.e. it may be in the networks' training set"),
+    ]
+    for model in models:
+        columns.append(Column(p_agn_column(model), "float64", None, "stat.probability",
+                              f"AGN probability from Model {model} (mean over its members); null if not classified"))
+        if with_std:
+            columns.append(Column(p_agn_std_column(model), "float64", None, "stat.stdev;stat.probability",
+                                  f"Spread of the Model {model} AGN probability over its members (folds/seeds)"))
+        columns.append(Column(class_column(model), "string", None, "src.class",
+                              f"Class from Model {model}: AGN if p_agn_{model} >= its threshold, else SFG"))
+    columns += [
+        Column(N_AGN_VOTES, "Int16", None, "meta.number", f"Number of models (of {len(models)}) voting AGN"),
+        Column(CONSENSUS_CLASS, "string", None, "src.class",
+               "Majority class over the models (null on a tie or if not classified)"),
+        Column(UNANIMOUS, "boolean", None, "meta.code", "True where all models give the same class"),
+        Column(P_AGN_MEAN, "float64", None, "stat.probability", "Mean AGN probability over the models"),
+    ]
+    if with_truth:
+        columns.append(_core(TRUE_CLASS))
+    columns += [
+        Column(RUN_ID, "string", None, "meta.id",
+               "Build id: hash of input snapshot, model set and pipeline config (equal for resumed and clean builds)"),
+        Column(MODEL_SET_ID, "string", None, "meta.id", "Id of the trained model set that classified the row"),
+    ]
+    return tuple(columns)
