@@ -53,14 +53,14 @@ def _range_problem(frame: pd.DataFrame, column: str, low: float, high: float, wh
     return RowProblem(column, f"{what} outside [{low:g}, {high:g}], e.g. {example!r}", mask)
 
 
-def check_rows(frame: pd.DataFrame, positions: bool = True) -> list[RowProblem]:
+def check_rows(frame: pd.DataFrame, positions: bool = True, duplicates: bool = True) -> list[RowProblem]:
     """Problems in a canonical frame: missing ids/positions, values outside physical ranges, duplicate ids."""
     problems: list[RowProblem | None] = []
     missing_id = frame[SOURCE_ID].isna().to_numpy()
     if missing_id.any():
         problems.append(RowProblem(SOURCE_ID, "source id missing", missing_id))
     duplicated = frame[SOURCE_ID].duplicated(keep=False).to_numpy() & ~missing_id
-    if duplicated.any():
+    if duplicates and duplicated.any():
         example = frame[SOURCE_ID].to_numpy()[duplicated][0]
         problems.append(RowProblem(SOURCE_ID, f"duplicate source ids, e.g. {example!r}", duplicated))
     if positions:

@@ -1,0 +1,423 @@
+"""Ingest any catalogue into a HATS store: column map, validation, adaptive HEALPix partitioning.
+
+Two passes, each a set of Dask tasks (or a plain loop without a client), never the whole input in
+one process: (1) map: each input chunk is converted to the canonical schema, checked, and
+written to a scratch file sorted by `_healpix_29`, returning only ids and spatial indices;
+the client then finds duplicate ids across chunks and chooses the partitions (top-down: the
+lowest HEALPix order at which a pixel holds at most `max_rows_per_partition` rows, as
+hats-import does). (2) reduce: each partition reads its index range from the scratch files and
+is written atomically; `finalize_store` writes `properties` last. Rows that fail a check make
+the ingest fail (file, column, rows affected) unless a quarantine file is given, which then
+receives them with a `reason`; every input row ends either in the store or in the quarantine.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from nepagn.columnmap import ColumnMap
+from nepagn.errors import InputError, NepagnError
+from nepagn.readers import Chunk, input_columns, plan_chunks, read_chunk
+from nepagn.schema import HEALPIX_29, SOURCE_ID
+from nepagn.store import (
+    DATASET,
+    PARTITION_INFO,
+    SPATIAL_INDEX_ORDER,
+    finalize_store,
+    mark_incomplete,
+    pixel_of,
+    spatial_index,
+    write_partition,
+)
+from nepagn.validation import RowProblem, check_rows, reasons
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_ROWS = 25_000
+COUNT_ORDER = 20  # order at which rows are counted before merging up (pixels of ~0.04 arcmin^2)
+CHUNK_ROWS = 100_000
+INPUT_ROW = "input_row"
+REASON = "reason"
+_CHUNK_ROW = "_chunk_row"
+_SCRATCH = "_ingest_scratch"
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did: rows read, written and quarantined, partitions, and the problems found."""
+
+    input_path: Path
+    store_path: Path
+    rows_read: int
+    rows_written: int
+    rows_quarantined: int
+    partitions: int
+    orders: dict[int, int]
+    problems: list[tuple[str, str, int]] = field(default_factory=list)
+    quarantine_path: Path | None = None
+    positions: bool = True
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        """A few human-readable lines for the CLI."""
+        lines = [
+            f"ingested {self.input_path} -> {self.store_path}: {self.rows_read} rows read, "
+            f"{self.rows_written} written in {self.partitions} partitions "
+            f"(orders {dict(sorted(self.orders.items()))}), {self.seconds:.1f} s",
+        ]
+        if not self.positions:
+            lines.append("no positions in the input: ra/dec are null and _healpix_29 is a row-sequence placeholder")
+        if self.rows_quarantined:
+            lines.append(f"{self.rows_quarantined} rows quarantined to {self.quarantine_path}:")
+            lines += [f"  column {column!r}: {problem} ({rows} rows)" for column, problem, rows in self.problems]
+        return "\n".join(lines)
+
+
+@dataclass
+class _ChunkResult:
+    index: int
+    n_rows: int
+    ids: np.ndarray
+    healpix: np.ndarray
+    failed: pd.DataFrame
+    problems: list[tuple[str, str, int]]
+    scratch: Path | None
+
+
+def _map_chunk(chunk: Chunk, cmap: ColumnMap, columns: list[str], scratch_dir: Path) -> _ChunkResult:
+    """Pass 1 on one chunk: convert, check, write the good rows to a scratch file; return ids and indices."""
+    raw = read_chunk(chunk, columns)
+    frame, problems = cmap.convert(raw, chunk.path)
+    problems += check_rows(frame, positions=cmap.has_positions, duplicates=False)
+    bad = np.zeros(len(frame), dtype=bool)
+    for problem in problems:
+        bad |= problem.rows
+    frame[_CHUNK_ROW] = np.arange(len(frame), dtype=np.int64)
+    failed = frame[bad].copy()
+    failed[REASON] = reasons(problems, len(frame))[bad].to_numpy()
+    good = frame[~bad]
+    if cmap.has_positions:
+        good = good.assign(**{HEALPIX_29: spatial_index(good["ra"].to_numpy(), good["dec"].to_numpy())})
+        good = good.sort_values(HEALPIX_29, kind="stable")
+    else:
+        good = good.assign(**{HEALPIX_29: np.zeros(len(good), dtype=np.int64)})
+    scratch = None
+    if len(good):
+        scratch = scratch_dir / f"chunk-{chunk.index:06d}.parquet"
+        pq.write_table(pa.Table.from_pandas(good, preserve_index=False), scratch, row_group_size=10_000)
+    return _ChunkResult(
+        chunk.index,
+        len(frame),
+        good[SOURCE_ID].to_numpy(dtype=object),
+        good[HEALPIX_29].to_numpy(),
+        failed,
+        [(p.column, p.problem, p.count) for p in problems],
+        scratch,
+    )
+
+
+def _read_scratch(files: list[Path], filter_expression=None) -> pd.DataFrame:
+    table = ds.dataset([str(f) for f in files], format="parquet").to_table(filter=filter_expression)
+    return table.to_pandas()
+
+
+def _reduce_partition(task: tuple[int, int, int], store: Path, files: list[Path], duplicates: frozenset) -> int:
+    """Pass 2 on one spatial partition: gather its rows from the scratch files and write it."""
+    order, pixel, expected = task
+    shift = 2 * (SPATIAL_INDEX_ORDER - order)
+    low, high = pixel << shift, (pixel + 1) << shift
+    index = ds.field(HEALPIX_29)
+    frame = _read_scratch(files, (index >= low) & (index < high))
+    if duplicates:
+        frame = frame[~frame[SOURCE_ID].isin(duplicates)]
+    frame = frame.drop(columns=[_CHUNK_ROW]).sort_values(HEALPIX_29, kind="stable", ignore_index=True)
+    if len(frame) != expected:
+        raise NepagnError(f"{store}: partition {order}/{pixel} gathered {len(frame)} rows, expected {expected}")
+    write_partition(store, order, pixel, frame)
+    return len(frame)
+
+
+def _reduce_sequence(task: tuple[int, int, list[tuple[Path, int, int]]], store: Path, duplicates: frozenset) -> int:
+    """Pass 2 for a positionless input: rows in input order, `_healpix_29` a row-sequence placeholder."""
+    order, pixel, pieces = task
+    parts = []
+    for path, start, stop in pieces:
+        frame = pq.read_table(path).to_pandas()
+        if duplicates:
+            frame = frame[~frame[SOURCE_ID].isin(duplicates)]
+        parts.append(frame.iloc[start:stop])
+    frame = pd.concat(parts, ignore_index=True).drop(columns=[_CHUNK_ROW])
+    frame[HEALPIX_29] = (np.int64(pixel) << np.int64(2 * (SPATIAL_INDEX_ORDER - order))) + np.arange(
+        len(frame), dtype=np.int64
+    )
+    write_partition(store, order, pixel, frame)
+    return len(frame)
+
+
+def spatial_alignment(healpix_29: np.ndarray, max_rows: int) -> list[tuple[int, int, int]]:
+    """Partitions (order, pixel, rows): the lowest order at which each occupied pixel holds <= max_rows rows."""
+    pixels, counts = np.unique(pixel_of(healpix_29, COUNT_ORDER), return_counts=True)
+    open_rows = np.ones(len(pixels), dtype=bool)
+    partitions = []
+    for order in range(COUNT_ORDER + 1):
+        parents = pixels[open_rows] >> (2 * (COUNT_ORDER - order))
+        parent, inverse = np.unique(parents, return_inverse=True)
+        totals = np.bincount(inverse, weights=counts[open_rows]).astype(np.int64)
+        small = totals <= max_rows
+        partitions += [(order, int(p), int(n)) for p, n in zip(parent[small], totals[small], strict=True)]
+        open_indices = np.flatnonzero(open_rows)
+        open_rows[open_indices[small[inverse]]] = False
+        if not open_rows.any():
+            return partitions
+    raise InputError(
+        "<positions>",
+        f"more than {max_rows} rows share one HEALPix pixel at order {COUNT_ORDER}; "
+        "raise --max-rows-per-partition or check for repeated positions",
+    )
+
+
+def sequence_alignment(n_rows: int, max_rows: int) -> tuple[int, list[tuple[int, int]]]:
+    """For positionless inputs: the lowest order with enough pixels, and (pixel, rows) blocks of the row sequence."""
+    n_partitions = max(1, -(-n_rows // max_rows))
+    order = 0
+    while 12 * 4**order < n_partitions:
+        order += 1
+    return order, [(p, min(max_rows, n_rows - p * max_rows)) for p in range(n_partitions)]
+
+
+def _run(client, function: Callable, items: list, description: str, progress: bool, **kwargs: Any) -> list:
+    """function(item, **kwargs) for every item: on the Dask cluster if given, else in this process."""
+    bar = tqdm(total=len(items), desc=description, unit="task", disable=not progress)
+    try:
+        if client is None:
+            results = []
+            for item in items:
+                results.append(function(item, **kwargs))
+                bar.update()
+            return results
+        from distributed import as_completed
+
+        futures = client.map(function, items, pure=False, **kwargs)
+        for _ in as_completed(futures):
+            bar.update()
+        return client.gather(futures)
+    finally:
+        bar.close()
+
+
+def _write_quarantine(path: Path, frame: pd.DataFrame) -> None:
+    """Failing rows with their reason, as Parquet or CSV (by suffix), written atomically."""
+    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        if path.name.lower().endswith((".parquet", ".pq")):
+            frame.to_parquet(temp, index=False)
+        else:
+            frame.to_csv(temp, index=False)
+        temp.replace(path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _prepare_store(store: Path, overwrite: bool) -> bool:
+    """Check the output folder; returns whether this call created it."""
+    if store.exists() and any(store.iterdir()):
+        if not overwrite:
+            raise NepagnError(f"{store}: output exists and is not empty; pass --overwrite to replace it")
+        return False
+    created = not store.exists()
+    store.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def _clear_store(store: Path) -> None:
+    """Remove an old store's content (properties first, so it reads as incomplete from the start)."""
+    mark_incomplete(store)
+    shutil.rmtree(store / DATASET, ignore_errors=True)
+    (store / PARTITION_INFO).unlink(missing_ok=True)
+
+
+def _problem_summary(results: Iterable[_ChunkResult], duplicates: RowProblem | None) -> list[tuple[str, str, int]]:
+    """Problems merged over chunks: (column, problem, rows), examples from the first chunk that met them."""
+    merged: dict[tuple[str, str], int] = {}
+    for result in results:
+        for column, problem, rows in result.problems:
+            key = (column, problem.split(", e.g.")[0])
+            merged[key] = merged.get(key, 0) + rows
+    summary = [(column, problem, rows) for (column, problem), rows in merged.items()]
+    if duplicates is not None:
+        summary.append((duplicates.column, duplicates.problem, duplicates.count))
+    return summary
+
+
+def ingest(
+    input_path: str | Path,
+    cmap: ColumnMap,
+    store_path: str | Path,
+    max_rows_per_partition: int = DEFAULT_MAX_ROWS,
+    client=None,
+    quarantine_path: str | Path | None = None,
+    *,
+    overwrite: bool = False,
+    catalog_name: str | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: bool = False,
+) -> IngestReport:
+    """Ingest `input_path` through `cmap` into a HATS store at `store_path`; see the module docstring."""
+    started = time.perf_counter()
+    input_path, store = Path(input_path), Path(store_path)
+    quarantine = Path(quarantine_path) if quarantine_path is not None else None
+    if max_rows_per_partition < 1:
+        raise NepagnError(f"max_rows_per_partition must be positive, got {max_rows_per_partition}")
+    if not input_path.exists():
+        raise InputError(input_path, "input not found")
+    available = input_columns(input_path)
+    cmap.check_columns(available, input_path)
+    columns = cmap.input_columns(available)
+    chunks = plan_chunks(input_path, chunk_rows=chunk_rows)
+    created = _prepare_store(store, overwrite)
+    scratch = store / f"{_SCRATCH}-{uuid.uuid4().hex[:8]}"
+    scratch.mkdir()
+    try:
+        results = _run(
+            client, _map_chunk, chunks, "read+check", progress, cmap=cmap, columns=columns, scratch_dir=scratch
+        )
+        results.sort(key=lambda result: result.index)
+        offsets = np.concatenate([[0], np.cumsum([r.n_rows for r in results])])
+        rows_read = int(offsets[-1])
+        ids = pd.Series(np.concatenate([r.ids for r in results]) if results else [], dtype=object)
+        duplicated = ids.duplicated(keep=False).to_numpy()
+        duplicate_ids = frozenset(ids[duplicated])
+        duplicates = None
+        if duplicated.any():
+            duplicates = RowProblem(SOURCE_ID, f"duplicate source ids, e.g. {next(iter(duplicate_ids))!r}", duplicated)
+        problems = _problem_summary(results, duplicates)
+        if problems and quarantine is None:
+            column, problem, rows = problems[0]
+            others = (
+                ""
+                if len(problems) == 1
+                else f"; and {len(problems) - 1} other problems: "
+                + "; ".join(f"column {c!r}: {p} ({n} rows)" for c, p, n in problems[1:])
+            )
+            raise InputError(input_path, problem + others, column=column, rows=rows)
+        failed = []
+        for result, offset in zip(results, offsets[:-1], strict=True):
+            if len(result.failed):
+                failed.append(result.failed.assign(**{INPUT_ROW: result.failed[_CHUNK_ROW] + offset}))
+        if duplicate_ids:
+            reason = f"column {SOURCE_ID!r}: {duplicates.problem}"
+            for result, offset in zip(results, offsets[:-1], strict=True):
+                dups = (
+                    _read_scratch([result.scratch], ds.field(SOURCE_ID).isin(list(duplicate_ids)))
+                    if (result.scratch is not None)
+                    else pd.DataFrame()
+                )
+                if len(dups):
+                    failed.append(
+                        dups.drop(columns=[HEALPIX_29]).assign(**{INPUT_ROW: dups[_CHUNK_ROW] + offset, REASON: reason})
+                    )
+        rows_quarantined = int(sum(len(frame) for frame in failed))
+        if failed:
+            frame = pd.concat(failed, ignore_index=True).drop(columns=[_CHUNK_ROW]).sort_values(INPUT_ROW)
+            frame = frame[[INPUT_ROW, REASON] + [c for c in frame.columns if c not in (INPUT_ROW, REASON)]]
+            _write_quarantine(quarantine, frame)
+            log.warning("%d rows quarantined to %s", rows_quarantined, quarantine)
+        files = [r.scratch for r in results if r.scratch is not None]
+        keep = ~duplicated
+        healpix = np.concatenate([r.healpix for r in results])[keep] if results else np.array([], dtype=np.int64)
+        if len(healpix) == 0:
+            raise InputError(input_path, "no row passed validation; nothing to ingest", rows=rows_read)
+        _clear_store(store)
+        if cmap.has_positions:
+            alignment = spatial_alignment(healpix, max_rows_per_partition)
+            written = _run(
+                client,
+                _reduce_partition,
+                alignment,
+                "write partitions",
+                progress,
+                store=store,
+                files=files,
+                duplicates=duplicate_ids,
+            )
+            keys = [(order, pixel) for order, pixel, _ in alignment]
+        else:
+            written, keys = _positionless(
+                client, results, duplicated, store, max_rows_per_partition, duplicate_ids, progress
+            )
+        rows_written = int(sum(written))
+        if rows_written + rows_quarantined != rows_read:
+            raise NepagnError(
+                f"{store}: row count not conserved: read {rows_read}, wrote {rows_written}, "
+                f"quarantined {rows_quarantined}"
+            )
+        properties = {
+            "hats_max_rows": max_rows_per_partition,
+            "nepagn_positions": "sky" if cmap.has_positions else "none",
+            "nepagn_column_map": cmap.name,
+            "nepagn_input": input_path.name,
+        }
+        finalize_store(store, catalog_name or cmap.name, extra_properties=properties, partitions=keys)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        if created:
+            shutil.rmtree(store, ignore_errors=True)
+        raise
+    shutil.rmtree(scratch, ignore_errors=True)
+    orders: dict[int, int] = {}
+    for order, _ in keys:
+        orders[order] = orders.get(order, 0) + 1
+    report = IngestReport(
+        input_path,
+        store,
+        rows_read,
+        rows_written,
+        rows_quarantined,
+        len(keys),
+        orders,
+        problems if rows_quarantined else [],
+        quarantine if rows_quarantined else None,
+        cmap.has_positions,
+        time.perf_counter() - started,
+    )
+    log.info(report.summary())
+    return report
+
+
+def _positionless(client, results, duplicated, store, max_rows, duplicate_ids, progress):
+    """Pass 2 for inputs without positions: consecutive blocks of rows, in input order, one per pixel."""
+    pieces_per_chunk = []  # (scratch file, rows kept) in input order
+    start = 0
+    for result in results:
+        kept = int((~duplicated[start : start + len(result.ids)]).sum())
+        start += len(result.ids)
+        if result.scratch is not None and kept:
+            pieces_per_chunk.append((result.scratch, kept))
+    total = sum(kept for _, kept in pieces_per_chunk)
+    order, blocks = sequence_alignment(total, max_rows)
+    tasks, cursor = [], 0
+    for pixel, size in blocks:
+        pieces, begin, end, position = [], cursor, cursor + size, 0
+        for path, kept in pieces_per_chunk:
+            lo, hi = max(begin, position), min(end, position + kept)
+            if lo < hi:
+                pieces.append((path, lo - position, hi - position))
+            position += kept
+        tasks.append((order, pixel, pieces))
+        cursor = end
+    written = _run(client, _reduce_sequence, tasks, "write partitions", progress, store=store, duplicates=duplicate_ids)
+    return written, [(order, pixel) for pixel, _ in blocks]
