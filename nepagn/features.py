@@ -1,0 +1,201 @@
+"""Network inputs from canonical columns: the ONE function that builds the (n, n_bands, n_channels, 1) array.
+
+Training and inference both go through `FeatureSpec.transform`, so a model sees its inputs built
+the same way at both stages. The paper's rule (Chen et al. 2021, section 2.2) is the default:
+magnitude and error side by side per band, a missing value replaced by 0, no scaling.
+
+Options beyond the paper, all fitted on training rows only (`fit`):
+- ``missing="median"``: a missing value is replaced by that band's median over the training rows;
+- ``mask_channel=True``: a third column per band, 1.0 where the magnitude was observed, else 0.0;
+- ``standardise=True``: magnitudes and errors are centred and scaled per band with the mean and
+  standard deviation of the observed training values, before missing values are filled.
+
+A catalogue that lacks some of the spec's band columns gets those bands as missing for every row
+(logged once per call), never a crash: a model trained on 44 bands can still classify a catalogue
+that only has 14 of them, exactly as the paper treats an undetected band.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nepagn.bands import Band, get_bands, load_registry
+from nepagn.errors import InputError
+
+log = logging.getLogger(__name__)
+
+MISSING_RULES = ("zero", "median")
+
+
+def _resolve_bands(bands: Sequence[Band] | Sequence[str] | None) -> tuple[Band, ...]:
+    if bands is None:
+        return load_registry()
+    bands = tuple(bands)
+    if all(isinstance(band, Band) for band in bands):
+        return bands
+    return get_bands([str(band) for band in bands])
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """How canonical band columns become network inputs: band list, missing-value rule, mask, scaling."""
+
+    bands: tuple[Band, ...] = field(default_factory=load_registry)
+    missing: str = "zero"
+    mask_channel: bool = False
+    standardise: bool = False
+    fill_values: tuple[tuple[float, float], ...] | None = None
+    scale: tuple[tuple[float, float, float, float], ...] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bands", _resolve_bands(self.bands))
+        if self.missing not in MISSING_RULES:
+            raise ValueError(f"missing must be one of {MISSING_RULES}, not {self.missing!r}")
+        if not self.bands:
+            raise ValueError("a FeatureSpec needs at least one band")
+
+    @property
+    def n_bands(self) -> int:
+        return len(self.bands)
+
+    @property
+    def n_channels(self) -> int:
+        """Columns per band in the input array: magnitude, error (and the observed flag with a mask)."""
+        return 3 if self.mask_channel else 2
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.n_bands, self.n_channels, 1)
+
+    @property
+    def needs_fit(self) -> bool:
+        return self.missing == "median" or self.standardise
+
+    @property
+    def is_fitted(self) -> bool:
+        return (self.missing != "median" or self.fill_values is not None) and (
+            not self.standardise or self.scale is not None
+        )
+
+    def fit(self, train_frame: pd.DataFrame) -> FeatureSpec:
+        """A copy with medians / scaling taken from `train_frame` (training rows only); no-op for the paper default."""
+        if not self.needs_fit:
+            return self
+        mags, errs = self._raw(train_frame)
+        scale = None
+        if self.standardise:
+            scale = tuple(
+                (
+                    _nanstat(np.nanmean, mags[:, i]),
+                    _nanstd(mags[:, i]),
+                    _nanstat(np.nanmean, errs[:, i]),
+                    _nanstd(errs[:, i]),
+                )
+                for i in range(self.n_bands)
+            )
+        fill = None
+        if self.missing == "median":
+            fill = tuple(
+                (_nanstat(np.nanmedian, mags[:, i]), _nanstat(np.nanmedian, errs[:, i])) for i in range(self.n_bands)
+            )
+        return replace(self, fill_values=fill, scale=scale)
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        """Float32 array (n, n_bands, n_channels, 1) for the rows of `frame`, in its row order."""
+        if not self.is_fitted:
+            raise ValueError(
+                "this FeatureSpec needs fit(train_frame) before transform (median fill or standardisation)"
+            )
+        mags, errs = self._raw(frame)
+        observed = ~np.isnan(mags)
+        if self.scale is not None:
+            stats = np.asarray(self.scale, dtype=np.float64)
+            mags = (mags - stats[:, 0]) / stats[:, 1]
+            errs = (errs - stats[:, 2]) / stats[:, 3]
+        if self.fill_values is not None:
+            fill = np.asarray(self.fill_values, dtype=np.float64)
+            if self.scale is not None:
+                stats = np.asarray(self.scale, dtype=np.float64)
+                fill = np.stack([(fill[:, 0] - stats[:, 0]) / stats[:, 1], (fill[:, 1] - stats[:, 2]) / stats[:, 3]], 1)
+            mags = np.where(np.isnan(mags), fill[:, 0], mags)
+            errs = np.where(np.isnan(errs), fill[:, 1], errs)
+        channels = [np.nan_to_num(mags, nan=0.0), np.nan_to_num(errs, nan=0.0)]
+        if self.mask_channel:
+            channels.append(observed.astype(np.float64))
+        return np.stack(channels, axis=2)[..., np.newaxis].astype(np.float32)
+
+    def _raw(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Magnitudes and errors as float64 (n, n_bands) with NaN where missing; absent columns are all-missing."""
+        n = len(frame)
+        absent = [band.id for band in self.bands if band.mag_column not in frame.columns]
+        if absent:
+            log.info(
+                "catalogue lacks %d of %d bands; treated as missing for every row: %s",
+                len(absent),
+                self.n_bands,
+                absent,
+            )
+        mags = np.full((n, self.n_bands), np.nan)
+        errs = np.full((n, self.n_bands), np.nan)
+        for i, band in enumerate(self.bands):
+            for target, column in ((mags, band.mag_column), (errs, band.err_column)):
+                if column in frame.columns:
+                    target[:, i] = _as_float(frame[column], column)
+        # a magnitude without its error (or the reverse) is not an observation the network can use
+        missing = np.isnan(mags) | np.isnan(errs)
+        mags[missing] = np.nan
+        errs[missing] = np.nan
+        return mags, errs
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description, saved beside each model."""
+        return {
+            "bands": [band.id for band in self.bands],
+            "missing": self.missing,
+            "mask_channel": self.mask_channel,
+            "standardise": self.standardise,
+            "fill_values": [list(pair) for pair in self.fill_values] if self.fill_values is not None else None,
+            "scale": [list(row) for row in self.scale] if self.scale is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
+        """Inverse of to_dict."""
+        fill = data.get("fill_values")
+        scale = data.get("scale")
+        return cls(
+            bands=get_bands(data["bands"]),
+            missing=data.get("missing", "zero"),
+            mask_channel=bool(data.get("mask_channel", False)),
+            standardise=bool(data.get("standardise", False)),
+            fill_values=tuple(tuple(float(v) for v in pair) for pair in fill) if fill is not None else None,
+            scale=tuple(tuple(float(v) for v in row) for row in scale) if scale is not None else None,
+        )
+
+
+def _as_float(series: pd.Series, column: str) -> np.ndarray:
+    try:
+        values = pd.to_numeric(series, errors="raise").to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError) as exc:
+        raise InputError("<catalogue>", f"non-numeric values in a band column: {exc}", column=column) from exc
+    values[~np.isfinite(values)] = np.nan
+    return values
+
+
+def _nanstat(func, values: np.ndarray) -> float:
+    """A NaN-ignoring statistic; 0.0 for a band with no observed training value."""
+    if np.all(np.isnan(values)):
+        return 0.0
+    return float(func(values))
+
+
+def _nanstd(values: np.ndarray) -> float:
+    """Standard deviation of observed values; 1.0 where undefined or zero, so scaling never divides by 0."""
+    std = _nanstat(np.nanstd, values)
+    return std if std > 0 else 1.0

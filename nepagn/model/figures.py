@@ -1,0 +1,107 @@
+"""The paper's training figures from a MODELDIR: Fig. 7 (training history), Fig. 8 (ROC), Table 1 (with spreads)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import roc_curve  # noqa: E402
+
+PAPER_TABLE1 = {
+    "A": {"agn_completeness": 0.8542, "sfg_completeness": 0.8509, "accuracy": 0.8514, "roc_auc": 0.8838},
+    "B": {"agn_completeness": 0.8583, "sfg_completeness": 0.8312, "accuracy": 0.8360, "roc_auc": 0.8889},
+    "C": {"agn_completeness": 0.8643, "sfg_completeness": 0.8117, "accuracy": 0.8210, "roc_auc": 0.8856},
+}
+TABLE_METRICS = ("agn_completeness", "sfg_completeness", "accuracy", "roc_auc", "precision", "balanced_accuracy")
+
+
+def plot_history(root: Path, model: str, out: Path) -> None:
+    """Fig. 7: validation AGN completeness, SFG completeness, accuracy and training focal loss per epoch,
+    one thin line per network of `model`, the best epoch of each marked."""
+    fig, axes = plt.subplots(2, 2, figsize=(9, 6.5), sharex=True)
+    panels = (
+        ("agn_completeness", "AGN completeness"),
+        ("sfg_completeness", "SFG completeness"),
+        ("accuracy", "accuracy"),
+        ("loss", "focal loss (training)"),
+    )
+    for history_path in sorted((Path(root) / "networks" / model).glob("seed*/fold*/history.csv")):
+        history = pd.read_csv(history_path)
+        best = int(pd.read_json(history_path.with_name("config.json"), typ="series")["best_epoch"])
+        for ax, (column, _) in zip(axes.flat, panels, strict=True):
+            line = ax.plot(history["epoch"], history[column], lw=0.7, alpha=0.6)[0]
+            ax.plot(best, history[column].iloc[best], "o", ms=3, color=line.get_color())
+    for ax, (_, title) in zip(axes.flat, panels, strict=True):
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+    for ax in axes[1]:
+        ax.set_xlabel("epoch")
+    fig.suptitle(f"Model {model}: training history of every fold network (dots: kept best epoch)")
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def plot_roc(oof: pd.DataFrame, out: Path) -> None:
+    """Fig. 8: ROC curve of each model from its out-of-fold predictions (pooled per seed, first seed drawn)."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for model, group in oof.groupby("model", sort=True):
+        seed = group["seed"].min()
+        first = group[group["seed"] == seed]
+        fpr, tpr, _ = roc_curve(first["y_true"], first["p_agn"])
+        aucs = group.groupby(["seed", "fold"]).apply(_fold_auc, include_groups=False)
+        ax.plot(fpr, tpr, label=f"Model {model} (fold AUC {np.nanmean(aucs):.3f} +- {np.nanstd(aucs, ddof=1):.3f})")
+    ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate (AGN completeness)")
+    ax.set_title("ROC, out-of-fold predictions")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def _fold_auc(group: pd.DataFrame) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    if group["y_true"].nunique() < 2:
+        return float("nan")
+    return float(roc_auc_score(group["y_true"], group["p_agn"]))
+
+
+def table1_markdown(
+    summary: pd.DataFrame, model_configs: dict[str, dict[str, Any]], protocol: str, folds: int, seeds: list[int]
+) -> str:
+    """Table 1 as markdown: hyperparameters, mean +- std of every metric over folds x seeds, the paper's values."""
+    lines = [
+        f"Protocol `{protocol}`, {folds}-fold stratified CV, seeds {seeds}; mean +- standard deviation over "
+        f"the {folds * len(seeds)} (fold, seed) networks of each model. Paper: Chen et al. 2021 Table 1.",
+        "",
+        "| model | alpha | gamma | M | N | delta | " + " | ".join(TABLE_METRICS) + " | networks |",
+        "|---|---|---|---|---|---|" + "---|" * len(TABLE_METRICS) + "---|",
+    ]
+    for _, row in summary.iterrows():
+        cfg = model_configs.get(row["model"], {})
+        cells = [f"{row[f'{m}_mean']:.4f} +- {row[f'{m}_std']:.4f}" for m in TABLE_METRICS]
+        hyper = [cfg.get(k, "") for k in ("alpha", "gamma", "patience_m", "weight_n", "delta")]
+        lines.append(
+            f"| {row['model']} | "
+            + " | ".join(str(h) for h in hyper)
+            + " | "
+            + " | ".join(cells)
+            + f" | {int(row['n_runs'])} |"
+        )
+        paper = PAPER_TABLE1.get(str(row["model"]))
+        if paper:
+            lines.append(
+                f"| {row['model']} (paper) | | | | | | "
+                + " | ".join(f"{paper[m]:.4f}" if m in paper else "" for m in TABLE_METRICS)
+                + " | |"
+            )
+    return "\n".join(lines) + "\n"

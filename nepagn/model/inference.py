@@ -1,0 +1,133 @@
+"""Load a MODELDIR's networks once and classify catalogue partitions fast.
+
+The inference networks are chosen by the rule recorded in the manifest (default: the mean of all
+fold networks of each model, its spread over them as p_agn_<name>_std). Every weight file is
+checked against its SHA-256 on load. Each model's members run as one compiled tf.function over
+large batches; no per-row Python.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nepagn.bands import Band, get_bands
+from nepagn.errors import NepagnError
+from nepagn.features import FeatureSpec
+from nepagn.model.modeldir import MANIFEST, sha256_file
+
+log = logging.getLogger(__name__)
+
+BATCH_ROWS = 65536
+
+
+class ModelSet:
+    """The trained Models (A, B, C) of one MODELDIR, ready to predict p_agn for canonical frames."""
+
+    def __init__(self, root: Path, manifest: dict, members: dict[str, list], specs: dict[str, list[FeatureSpec]]):
+        self.root = Path(root)
+        self.manifest = manifest
+        self._members = members
+        self._specs = specs
+        self._functions: dict[tuple[str, str], object] = {}
+
+    @classmethod
+    def load(cls, modeldir: str | Path, verify: bool = True) -> ModelSet:
+        """Read the manifest, verify every file's SHA-256 (unless verify=False), load the member networks."""
+        import keras
+
+        import nepagn.model.focal_loss  # noqa: F401  (registers FocalLoss for deserialisation)
+
+        root = Path(modeldir)
+        manifest_path = root / MANIFEST
+        if not manifest_path.is_file():
+            raise NepagnError(f"{root}: not a model set (no {MANIFEST}); train one with `nepagn train`")
+        manifest = json.loads(manifest_path.read_text())
+        if verify:
+            for relative, expected in manifest["file_hashes"].items():
+                path = root / relative
+                if not path.is_file():
+                    raise NepagnError(f"{path}: listed in the manifest but missing")
+                if sha256_file(path) != expected:
+                    raise NepagnError(f"{path}: SHA-256 differs from the manifest; the model set was modified")
+        members: dict[str, list] = {name: [] for name in manifest["models"]}
+        specs: dict[str, list[FeatureSpec]] = {name: [] for name in manifest["models"]}
+        for member in manifest["members"]:
+            members[member["model"]].append(keras.models.load_model(root / member["path"], compile=False))
+            specs[member["model"]].append(
+                FeatureSpec.from_dict(json.loads((root / member["feature_spec"]).read_text()))
+            )
+        log.info("loaded model set %s from %s (%s)", manifest["model_set_id"][:12], root, manifest["rule"])
+        return cls(root, manifest, members, specs)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.manifest["models"])
+
+    @property
+    def bands(self) -> tuple[Band, ...]:
+        return get_bands(self.manifest["bands"])
+
+    @property
+    def rule(self) -> str:
+        return str(self.manifest["rule"])
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return {name: float(value) for name, value in self.manifest["thresholds"].items()}
+
+    @property
+    def model_set_id(self) -> str:
+        return str(self.manifest["model_set_id"])
+
+    @property
+    def file_hashes(self) -> dict[str, str]:
+        return dict(self.manifest["file_hashes"])
+
+    @property
+    def labels_hash(self) -> str:
+        return str(self.manifest["labels_hash"])
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """p_agn_<name> (member mean) and p_agn_<name>_std (member spread, ddof=0) for every row, same index."""
+        out = pd.DataFrame(index=frame.index)
+        inputs: dict[str, np.ndarray] = {}
+        for name in self.names:
+            outputs = []
+            for key, (spec, members) in self._groups(name).items():
+                if key not in inputs:
+                    inputs[key] = spec.transform(frame)
+                outputs.append(self._run((name, key), members, inputs[key]))
+            stacked = np.concatenate(outputs, axis=0)  # (members, rows)
+            out[f"p_agn_{name}"] = stacked.mean(axis=0).astype(np.float32)
+            out[f"p_agn_{name}_std"] = stacked.std(axis=0).astype(np.float32)
+        return out
+
+    def _groups(self, name: str) -> dict[str, tuple[FeatureSpec, list]]:
+        """Member networks of `name` grouped by identical feature spec (one group for the paper default)."""
+        groups: dict[str, tuple[FeatureSpec, list]] = {}
+        for network, spec in zip(self._members[name], self._specs[name], strict=True):
+            key = json.dumps(spec.to_dict(), sort_keys=True)
+            groups.setdefault(key, (spec, []))[1].append(network)
+        return groups
+
+    def _run(self, cache_key: tuple[str, str], members: list, x: np.ndarray) -> np.ndarray:
+        """Several member networks in one compiled call per batch of rows; returns (members, rows)."""
+        import tensorflow as tf
+
+        if len(x) == 0:
+            return np.empty((len(members), 0), dtype=np.float32)
+        fn = self._functions.get(cache_key)
+        if fn is None:
+            signature = [tf.TensorSpec((None, *members[0].input_shape[1:]), tf.float32)]
+
+            def forward(batch):
+                return tf.concat([tf.reshape(m(batch, training=False), (1, -1)) for m in members], axis=0)
+
+            fn = self._functions[cache_key] = tf.function(forward, input_signature=signature)
+        parts = [np.asarray(fn(tf.constant(x[i : i + BATCH_ROWS]))) for i in range(0, len(x), BATCH_ROWS)]
+        return np.concatenate(parts, axis=1)

@@ -1,0 +1,259 @@
+"""MODELDIR: the trained networks of a CV run, their records, metrics, figures and a hash manifest.
+
+Layout (docs/training.md describes it for users):
+    manifest.json                 model_set_id, inference rule, thresholds, SHA-256 of every file, labels hash
+    run.json                      protocol, folds, seeds, training + model configs, feature spec, timings
+    labels.parquet                source_id, label, y_true of the labelled rows trained on
+    folds.parquet                 source_id, seed, fold (the outer validation fold of each row per seed)
+    oof_predictions.parquet       source_id, model, fold, seed, y_true, p_agn, threshold, protocol
+    metrics.json / metrics.csv    per-network metrics on its outer fold; metrics_summary.csv mean/std/n
+    table1.md, fig7_history_<model>.png, fig8_roc.png
+    networks/<model>/seed<s>/fold<k>/  model.keras, config.json, feature_spec.json, history.csv, split.parquet
+The folder is written under a temporary name beside the target and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nepagn.features import FeatureSpec
+from nepagn.model.config import TrainingConfig
+from nepagn.model.metrics import summarise
+from nepagn.schema import LABEL, LABEL_AGN, SOURCE_ID
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+FOLD_ENSEMBLE_RULE = "fold-ensemble: mean p_agn over the {n} networks (folds x seeds) of each model"
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 hex digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def labels_hash(source_ids: pd.Series, labels: pd.Series) -> str:
+    """SHA-256 over the sorted (source_id, label) pairs the networks were trained on."""
+    pairs = sorted(zip(source_ids.astype(str), labels.astype(str), strict=True))
+    return hashlib.sha256("\n".join(f"{s}\t{label}" for s, label in pairs).encode()).hexdigest()
+
+
+def canonical_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
+def write_modeldir(
+    out_dir: Path,
+    rows: pd.DataFrame,
+    results: list[dict[str, Any]],
+    fold_table: dict[int, np.ndarray],
+    tasks: list,
+    protocol: str,
+    training: TrainingConfig,
+    spec: FeatureSpec,
+    folds: int,
+    seeds: list[int],
+    wall_seconds: float,
+    progress: bool = True,
+) -> Path:
+    """Write every output of a CV run atomically into `out_dir`; returns out_dir."""
+    out_dir = Path(out_dir)
+    partial = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}")
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    try:
+        _write_contents(partial, rows, results, fold_table, tasks, protocol, training, spec, folds, seeds, wall_seconds)
+        partial.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    log.info("wrote %s", out_dir)
+    return out_dir
+
+
+def _write_contents(root, rows, results, fold_table, tasks, protocol, training, spec, folds, seeds, wall_seconds):
+    from nepagn.model.figures import plot_history, plot_roc, table1_markdown
+
+    source_ids = rows[SOURCE_ID].astype(str).to_numpy()
+    y = (rows[LABEL].astype("string") == LABEL_AGN).to_numpy().astype(np.int8)
+    pd.DataFrame({SOURCE_ID: source_ids, LABEL: rows[LABEL].astype(str).to_numpy(), "y_true": y}).to_parquet(
+        root / "labels.parquet", index=False
+    )
+    pd.concat(
+        [pd.DataFrame({SOURCE_ID: source_ids, "seed": seed, "fold": f}) for seed, f in fold_table.items()],
+        ignore_index=True,
+    ).to_parquet(root / "folds.parquet", index=False)
+
+    oof, metric_rows, members = [], [], []
+    model_configs = {task.model.name: task.model.to_dict() for task in tasks}
+    for result in results:
+        net_dir = root / "networks" / result["model"] / f"seed{result['seed']}" / f"fold{result['fold']}"
+        net_dir.mkdir(parents=True)
+        (net_dir / "model.keras").write_bytes(result["model_bytes"])
+        _write_json(
+            net_dir / "config.json",
+            {
+                "model": model_configs[result["model"]],
+                "training": training.to_dict(),
+                "protocol": protocol,
+                "fold": result["fold"],
+                "seed": result["seed"],
+                "network_seed": result["network_seed"],
+                "threshold": result["threshold"],
+                "best_epoch": result["best_epoch"],
+                "epochs_run": result["epochs_run"],
+                "stop_reason": result["stop_reason"],
+                "seconds": result["seconds"],
+            },
+        )
+        _write_json(net_dir / "feature_spec.json", result["spec"])
+        pd.DataFrame(result["history"]).to_csv(net_dir / "history.csv", index=False)
+        pd.DataFrame({SOURCE_ID: source_ids, "role": result["roles"].astype(str)}).to_parquet(
+            net_dir / "split.parquet", index=False
+        )
+        outer = result["outer_rows"]
+        oof.append(
+            pd.DataFrame(
+                {
+                    SOURCE_ID: source_ids[outer],
+                    "model": result["model"],
+                    "fold": result["fold"],
+                    "seed": result["seed"],
+                    "y_true": y[outer],
+                    "p_agn": result["p_outer"],
+                    "threshold": result["threshold"],
+                    "protocol": protocol,
+                }
+            )
+        )
+        metric_rows.append(
+            {
+                "model": result["model"],
+                "seed": result["seed"],
+                "fold": result["fold"],
+                "n_validation": len(outer),
+                "threshold": result["threshold"],
+                "best_epoch": result["best_epoch"],
+                "epochs_run": result["epochs_run"],
+                "stop_reason": result["stop_reason"],
+                **result["metrics"],
+            }
+        )
+        members.append(
+            {
+                "model": result["model"],
+                "seed": result["seed"],
+                "fold": result["fold"],
+                "path": str((net_dir / "model.keras").relative_to(root)),
+                "feature_spec": str((net_dir / "feature_spec.json").relative_to(root)),
+                "threshold": result["threshold"],
+            }
+        )
+    oof_frame = pd.concat(oof, ignore_index=True)
+    oof_frame.to_parquet(root / "oof_predictions.parquet", index=False)
+    per_fold = pd.DataFrame(metric_rows)
+    per_fold.to_csv(root / "metrics.csv", index=False)
+    summary = summarise(per_fold)
+    summary.to_csv(root / "metrics_summary.csv", index=False)
+    _write_json(
+        root / "metrics.json",
+        {
+            "protocol": protocol,
+            "folds": folds,
+            "seeds": seeds,
+            "metric_definitions": "Chen et al. 2021 eqs. 4-7 at each network's threshold; ROC AUC threshold-free",
+            "per_network": metric_rows,
+            "summary": summary.to_dict(orient="records"),
+        },
+    )
+    (root / "table1.md").write_text(table1_markdown(summary, model_configs, protocol, folds, seeds))
+    for name in model_configs:
+        plot_history(root, name, root / f"fig7_history_{name}.png")
+    plot_roc(oof_frame, root / "fig8_roc.png")
+
+    thresholds = {}
+    for name in model_configs:
+        chosen = [m["threshold"] for m in members if m["model"] == name]
+        thresholds[name] = 0.5 if protocol == "paper" else float(np.median(chosen))
+    n_members = len(members) // max(1, len(model_configs))
+    _write_json(
+        root / "run.json",
+        {
+            "protocol": protocol,
+            "folds": folds,
+            "seeds": seeds,
+            "models": model_configs,
+            "training": training.to_dict(),
+            "feature_spec": spec.to_dict(),
+            "n_labelled": len(rows),
+            "n_agn": int(y.sum()),
+            "n_sfg": int(len(y) - y.sum()),
+            "wall_seconds": wall_seconds,
+            "network_seconds_total": float(sum(r["seconds"] for r in results)),
+            "versions": _versions(),
+        },
+    )
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    manifest = {
+        "format": "nepagn-modelset/1",
+        "models": list(model_configs),
+        "bands": [band.id for band in spec.bands],
+        "protocol": protocol,
+        "rule": FOLD_ENSEMBLE_RULE.format(n=n_members),
+        "threshold_rule": (
+            "p_agn >= 0.5 (paper protocol)"
+            if protocol == "paper"
+            else "p_agn >= median over member networks of the threshold each chose on its inner split"
+        ),
+        "thresholds": thresholds,
+        "members": members,
+        "model_configs": model_configs,
+        "training": training.to_dict(),
+        "labels_hash": labels_hash(rows[SOURCE_ID], rows[LABEL]),
+        "file_hashes": {str(p.relative_to(root)): sha256_file(p) for p in files},
+    }
+    manifest["model_set_id"] = hashlib.sha256(canonical_json(manifest).encode()).hexdigest()
+    _write_json(root / MANIFEST, manifest)
+
+
+def _versions() -> dict[str, str]:
+    import keras
+    import tensorflow as tf
+
+    import nepagn
+
+    return {
+        "nepagn": nepagn.__version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "python": platform.python_version(),
+    }

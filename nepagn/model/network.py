@@ -1,0 +1,36 @@
+"""The network of Chen et al. 2021 (section 2.3, Fig. 6), for any band count and channel count.
+
+Input (n_bands, n_channels, 1); three Conv2D layers of 16, 32, 32 kernels of size (1, 2), same
+padding, each followed by batch normalisation and ReLU, with L2 on the kernels; flatten
+(n_bands * n_channels * 32: 2816 for 44 bands x 2); Dense 64 and Dense 16 with ReLU, dropout
+and L2; one sigmoid output unit.
+The paper does not state the L2 factor or the dropout rate: they come from configs/training.toml.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, regularizers
+
+CONV_FILTERS = (16, 32, 32)
+DENSE_UNITS = (64, 16)
+KERNEL_SIZE = (1, 2)
+
+
+def build_network(
+    input_shape: tuple[int, int, int], l2: float = 1e-4, dropout: float = 0.2, name: str = "chen2021"
+) -> keras.Model:
+    """An uncompiled Keras model with the paper's architecture for inputs of `input_shape`."""
+    reg = regularizers.L2(l2) if l2 > 0 else None
+    inputs = keras.Input(shape=input_shape, name="photometry")
+    x = inputs
+    for i, filters in enumerate(CONV_FILTERS, start=1):
+        x = layers.Conv2D(filters, KERNEL_SIZE, padding="same", kernel_regularizer=reg, name=f"conv{i}")(x)
+        x = layers.BatchNormalization(name=f"bn{i}")(x)
+        x = layers.ReLU(name=f"relu{i}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    for i, units in enumerate(DENSE_UNITS, start=1):
+        x = layers.Dense(units, activation="relu", kernel_regularizer=reg, name=f"dense{i}")(x)
+        x = layers.Dropout(dropout, name=f"dropout{i}")(x)
+    outputs = layers.Dense(1, activation="sigmoid", name="p_agn")(x)
+    return keras.Model(inputs, outputs, name=name)

@@ -1,0 +1,278 @@
+"""Cross-validated training of Models A, B, C: one Dask task per (model, fold, seed), results into MODELDIR.
+
+Protocols:
+- ``paper``: as Chen et al. 2021 section 2.2-2.3: the network trains on 9 folds, and the held-out
+  fold is both the Eq. 3 monitoring set and the set the reported metrics come from; threshold 0.5.
+- ``strict``: the held-out fold is never looked at during training: a stratified inner split of
+  the training folds (``inner_fraction``) is the Eq. 3 monitoring set and chooses the threshold
+  (the one maximising N * AGN completeness + accuracy there); the outer fold only scores.
+Repeated CV: every seed draws its own stratified fold assignment and its own initialisations.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nepagn.bands import Band, get_bands, load_registry
+from nepagn.errors import InputError, NepagnError
+from nepagn.features import FeatureSpec
+from nepagn.model.config import ModelConfig, TrainingConfig, load_model_config, load_training_config
+from nepagn.model.cv import inner_split, network_seed, stratified_folds
+from nepagn.model.metrics import choose_threshold, classification_metrics
+from nepagn.schema import LABEL, LABEL_AGN, LABEL_SFG, SOURCE_ID
+
+log = logging.getLogger(__name__)
+
+PROTOCOLS = ("paper", "strict")
+
+
+@dataclass(frozen=True)
+class TrainingTask:
+    """One network to train: which model, which outer fold of which seed, under which protocol."""
+
+    model: ModelConfig
+    fold: int
+    seed: int
+    protocol: str
+    training: TrainingConfig
+    spec: dict[str, Any]
+    max_epochs: int | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.model.name}/seed{self.seed}/fold{self.fold}"
+
+
+def labelled_rows(frame: pd.DataFrame, source: str = "<labelled frame>") -> pd.DataFrame:
+    """The rows with a label, checked: unique source_id, labels AGN/SFG only; index reset to 0..n-1."""
+    for column in (SOURCE_ID, LABEL):
+        if column not in frame.columns:
+            raise InputError(source, "required column is absent", column=column)
+    labels = frame[LABEL].astype("string")
+    bad = labels.notna() & ~labels.isin([LABEL_AGN, LABEL_SFG])
+    if bad.any():
+        examples = sorted(set(labels[bad].astype(str)))[:5]
+        raise InputError(
+            source, f"labels must be {LABEL_AGN}, {LABEL_SFG} or empty; found {examples}", LABEL, int(bad.sum())
+        )
+    rows = frame.loc[labels.notna().to_numpy()].reset_index(drop=True)
+    duplicated = rows[SOURCE_ID].duplicated()
+    if duplicated.any():
+        raise InputError(
+            source, "source_id values are not unique among labelled rows", SOURCE_ID, int(duplicated.sum())
+        )
+    log.info("%d labelled rows (%d unlabelled rows are not training data)", len(rows), len(frame) - len(rows))
+    return rows
+
+
+def default_bands(frame: pd.DataFrame) -> tuple[Band, ...]:
+    """The registry bands whose magnitude column the frame has, in network order."""
+    bands = tuple(band for band in load_registry() if band.mag_column in frame.columns)
+    if not bands:
+        raise InputError("<labelled frame>", "no canonical band magnitude column (<band>_mag) found")
+    return bands
+
+
+def train_one(task: TrainingTask, labelled: pd.DataFrame, folds: np.ndarray) -> dict[str, Any]:
+    """Train and score one network (runs inside a Dask task); returns everything MODELDIR stores for it."""
+    _bound_threads()
+    import keras
+
+    y = (labelled[LABEL].astype("string") == LABEL_AGN).to_numpy().astype(np.int8)
+    outer = np.flatnonzero(folds == task.fold)
+    train = np.flatnonzero(folds != task.fold)
+    seed = network_seed(task.seed, task.fold, task.model.name)
+    if task.protocol == "strict":
+        fit_rows, monitor_rows = inner_split(train, y[train], task.training.inner_fraction, seed)
+    else:
+        fit_rows, monitor_rows = train, outer
+    spec = FeatureSpec.from_dict(task.spec).fit(labelled.iloc[fit_rows])
+    x_all = spec.transform(labelled)
+    from nepagn.model.loop import fit_network
+
+    result = fit_network(
+        x_all[fit_rows],
+        y[fit_rows],
+        x_all[monitor_rows],
+        y[monitor_rows],
+        task.model,
+        task.training,
+        seed=seed,
+        max_epochs=task.max_epochs,
+    )
+    p_monitor = _predict(result.model, x_all[monitor_rows])
+    threshold = choose_threshold(y[monitor_rows], p_monitor, task.model.weight_n) if task.protocol == "strict" else 0.5
+    p_outer = _predict(result.model, x_all[outer])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.keras"
+        result.model.save(path)
+        model_bytes = path.read_bytes()
+    keras.backend.clear_session()
+    roles = np.full(len(labelled), "train", dtype=object)
+    roles[outer] = "validation"
+    if task.protocol == "strict":
+        roles[monitor_rows] = "inner_monitor"
+    return {
+        "key": task.key,
+        "model": task.model.name,
+        "fold": task.fold,
+        "seed": task.seed,
+        "network_seed": seed,
+        "threshold": float(threshold),
+        "spec": spec.to_dict(),
+        "model_bytes": model_bytes,
+        "history": result.history,
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "stop_reason": result.stop_reason,
+        "seconds": result.seconds,
+        "outer_rows": outer,
+        "p_outer": p_outer,
+        "roles": roles,
+        "metrics": classification_metrics(y[outer], p_outer, threshold),
+    }
+
+
+def _predict(model, x: np.ndarray) -> np.ndarray:
+    return np.asarray(model(x, training=False)).reshape(-1).astype(np.float64)
+
+
+def _bound_threads() -> None:
+    """Bound TF threads to this Dask worker's thread count (or leave them be outside a worker)."""
+    from nepagn.cluster import apply_tf_thread_limit
+
+    try:
+        from distributed import get_worker
+
+        threads = get_worker().state.nthreads
+    except (ImportError, ValueError, AttributeError):
+        return
+    apply_tf_thread_limit(threads)
+
+
+def make_tasks(
+    models: Sequence[str | ModelConfig],
+    n_folds: int,
+    seeds: Sequence[int],
+    protocol: str,
+    training: TrainingConfig,
+    spec: FeatureSpec,
+    max_epochs: int | None,
+) -> list[TrainingTask]:
+    """All (model, fold, seed) tasks of a run, in a deterministic order."""
+    configs = [m if isinstance(m, ModelConfig) else load_model_config(m) for m in models]
+    return [
+        TrainingTask(cfg, fold, int(seed), protocol, training, spec.to_dict(), max_epochs)
+        for seed in seeds
+        for cfg in configs
+        for fold in range(n_folds)
+    ]
+
+
+def train_model_set(
+    labelled: pd.DataFrame,
+    out_dir: Path,
+    models: Sequence[str] = ("A", "B", "C"),
+    folds: int = 10,
+    protocol: str = "paper",
+    seeds: Sequence[int] = (0,),
+    client=None,
+    max_epochs: int | None = None,
+    bands: Sequence[Band] | Sequence[str] | None = None,
+    progress: bool = True,
+    training: TrainingConfig | None = None,
+    feature_options: dict[str, Any] | None = None,
+) -> Path:
+    """K-fold CV of `models` over `seeds` on the labelled rows of `labelled`; writes and returns MODELDIR.
+
+    Each (model, fold, seed) is one task on `client` (a dask.distributed Client), or runs in this
+    process when client is None. MODELDIR appears only once complete (written beside it, then renamed).
+    """
+    from nepagn.model.modeldir import write_modeldir
+
+    if protocol not in PROTOCOLS:
+        raise NepagnError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        raise NepagnError(f"{out_dir}: output folder already exists; choose a new --out (nothing was overwritten)")
+    training = training or load_training_config()
+    rows = labelled_rows(labelled)
+    y = (rows[LABEL].astype("string") == LABEL_AGN).to_numpy()
+    n_min = int(min(y.sum(), (~y).sum()))
+    if folds < 2 or n_min < folds:
+        raise InputError(
+            "<labelled frame>",
+            f"{folds}-fold stratified CV needs >= {folds} rows of each class; "
+            f"have {int(y.sum())} AGN and {int((~y).sum())} SFG",
+            LABEL,
+        )
+    band_list = get_bands([b.id if isinstance(b, Band) else b for b in bands]) if bands else default_bands(rows)
+    options = {**training.features, **(feature_options or {})}
+    spec = FeatureSpec(bands=band_list, **options)
+    fold_table = {int(seed): stratified_folds(y, folds, int(seed)) for seed in seeds}
+    tasks = make_tasks(models, folds, seeds, protocol, training, spec, max_epochs)
+    log.info(
+        "training %d networks (%s protocol, %d folds, seeds %s) on %d labelled rows, %d bands",
+        len(tasks),
+        protocol,
+        folds,
+        list(seeds),
+        len(rows),
+        len(band_list),
+    )
+    start = time.perf_counter()
+    results = _run_tasks(tasks, rows, fold_table, client, progress)
+    wall = time.perf_counter() - start
+    return write_modeldir(
+        out_dir,
+        rows,
+        results,
+        fold_table,
+        tasks,
+        protocol=protocol,
+        training=training,
+        spec=spec,
+        folds=folds,
+        seeds=list(seeds),
+        wall_seconds=wall,
+        progress=progress,
+    )
+
+
+def _run_tasks(tasks, rows, fold_table, client, progress: bool) -> list[dict[str, Any]]:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(tasks), desc="training networks", unit="net", disable=not progress)
+    results = []
+    try:
+        if client is None:
+            for task in tasks:
+                results.append(train_one(task, rows, fold_table[task.seed]))
+                bar.update()
+            return results
+        from distributed import as_completed
+
+        rows_future = client.scatter(rows, broadcast=True)
+        fold_futures = {seed: client.scatter(f, broadcast=True) for seed, f in fold_table.items()}
+        futures = [
+            client.submit(
+                train_one, task, rows_future, fold_futures[task.seed], key=f"train-{task.key}-{id(tasks)}", pure=False
+            )
+            for task in tasks
+        ]
+        for future in as_completed(futures):
+            results.append(future.result())
+            bar.update()
+        order = {task.key: i for i, task in enumerate(tasks)}
+        return sorted(results, key=lambda r: order[r["key"]])
+    finally:
+        bar.close()
