@@ -29,7 +29,7 @@ from nepagn import __version__
 from nepagn.bands import Band, load_registry
 from nepagn.errors import NepagnError
 from nepagn.schema import DEC, HEALPIX_29, HEALPIX_COLUMN, RA, canonical_columns, column_metadata
-from nepagn.voparquet import read_column_meta, with_voparquet_metadata
+from nepagn.voparquet import read_column_meta, string_lengths, with_voparquet_metadata
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def write_partition(root: Path, order: int, pixel: int, frame: pd.DataFrame, col
     meta.update(column_meta or {})
     schema = _arrow_schema(frame)
     table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
-    table = table.replace_schema_metadata(with_voparquet_metadata(table.schema, meta).metadata)
+    table = table.replace_schema_metadata(with_voparquet_metadata(table.schema, meta, string_lengths(table)).metadata)
     target = partition_path(root, order, pixel)
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")

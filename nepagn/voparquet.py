@@ -9,6 +9,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 VERSION_KEY = b"IVOA.VOTable-Parquet.version"
 CONTENT_KEY = b"IVOA.VOTable-Parquet.content"
@@ -26,26 +27,36 @@ _DATATYPES = {
 }
 
 
-def _votable_datatype(arrow_type: pa.DataType) -> tuple[str, str | None]:
-    """VOTable datatype and arraysize of an Arrow type (strings as char arraysize='*')."""
-    if arrow_type in _DATATYPES:
-        return _DATATYPES[arrow_type], None
-    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type) or pa.types.is_string_view(arrow_type):
-        return "char", "*"
-    return "char", "*"
+def _votable_datatype(arrow_type: pa.DataType) -> str:
+    """VOTable datatype of an Arrow type; anything not numeric or boolean is text (char)."""
+    return _DATATYPES.get(arrow_type, "char")
 
 
-def votable_header(schema: pa.Schema, column_meta: dict[str, dict[str, str]] | None) -> bytes:
-    """The VOTable XML header describing `schema`'s fields with units, UCDs and descriptions."""
-    column_meta = column_meta or {}
+def string_lengths(table: pa.Table) -> dict[str, int]:
+    """Longest value (at least 1) of each string column: the N of VOTable arraysize='N*'."""
+    lengths = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            longest = pc.max(pc.utf8_length(column)).as_py() if len(column) else None
+            lengths[name] = max(1, longest or 0)
+    return lengths
+
+
+def votable_header(
+    schema: pa.Schema, column_meta: dict[str, dict[str, str]] | None, lengths: dict[str, int] | None = None
+) -> bytes:
+    """The VOTable XML header describing `schema`'s fields with units, UCDs and descriptions.
+
+    Text fields get arraysize 'N*' where `lengths` gives N (astropy's reader needs it), else '*'.
+    """
+    column_meta, lengths = column_meta or {}, lengths or {}
     ET.register_namespace("", _NS)
     root = ET.Element(f"{{{_NS}}}VOTABLE", version="1.3")
     table = ET.SubElement(ET.SubElement(root, f"{{{_NS}}}RESOURCE"), f"{{{_NS}}}TABLE")
     for field in schema:
-        datatype, arraysize = _votable_datatype(field.type)
-        attrs = {"name": field.name, "datatype": datatype}
-        if arraysize:
-            attrs["arraysize"] = arraysize
+        attrs = {"name": field.name, "datatype": _votable_datatype(field.type)}
+        if attrs["datatype"] == "char":
+            attrs["arraysize"] = f"{lengths[field.name]}*" if field.name in lengths else "*"
         meta = column_meta.get(field.name, {})
         for key in ("unit", "ucd"):
             if meta.get(key):
@@ -57,11 +68,13 @@ def votable_header(schema: pa.Schema, column_meta: dict[str, dict[str, str]] | N
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
-def with_voparquet_metadata(schema: pa.Schema, column_meta: dict[str, dict[str, str]] | None) -> pa.Schema:
+def with_voparquet_metadata(
+    schema: pa.Schema, column_meta: dict[str, dict[str, str]] | None, lengths: dict[str, int] | None = None
+) -> pa.Schema:
     """`schema` with the VOParquet key-value metadata added (other metadata kept)."""
     metadata = dict(schema.metadata or {})
     metadata[VERSION_KEY] = b"1.0"
-    metadata[CONTENT_KEY] = votable_header(schema, column_meta)
+    metadata[CONTENT_KEY] = votable_header(schema, column_meta, lengths)
     return schema.with_metadata(metadata)
 
 
