@@ -1,0 +1,248 @@
+"""Orchestration of build-catalogue: one Dask task per input partition, resume, merge into the outputs.
+
+OUTDIR layout:
+  catalogue/            HATS store of the public catalogue (lsdb.open_catalog reads it)
+  catalogue.parquet     the same rows in one VOParquet file (provenance in key-value metadata)
+  catalogue.fits        the same rows in one FITS table (units, UCDs, descriptions)
+  provenance.json       how the catalogue was made (also copied into catalogue/)
+  summary.txt/.md/.json Table-2-style counts and the models' agreement
+  figures/              agreement bar chart, AGN-fraction sky map
+  .build/done/          one done record per output partition: the key it was built with
+
+A partition is reused by a later build only if its done record holds the same key (input
+partition hash, model-set id, config hash, run id) and its file still has the recorded SHA-256.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nepagn.errors import NepagnError
+from nepagn.pipeline.catalogue_schema import catalogue_columns
+from nepagn.pipeline.outputs import read_partitions, write_fits, write_voparquet
+from nepagn.pipeline.partition_task import (
+    PartitionJob,
+    build_partition,
+    read_done_record,
+    reusable,
+)
+from nepagn.pipeline.provenance import (
+    PROVENANCE_KEY,
+    Provenance,
+    build_run_id,
+    config_hash,
+    partition_key,
+    utc_now,
+    write_text_atomic,
+)
+from nepagn.pipeline.summary import SKY_MAP_ORDER, add_counts, summarise, to_markdown, to_text
+from nepagn.preprocess import PreprocessConfig
+from nepagn.schema import TRUE_CLASS
+from nepagn.store import finalize_store, mark_incomplete, open_store, partition_path
+
+log = logging.getLogger(__name__)
+
+CATALOGUE_DIR = "catalogue"
+CATALOGUE_PARQUET = "catalogue.parquet"
+CATALOGUE_FITS = "catalogue.fits"
+PROVENANCE_JSON = "provenance.json"
+SUMMARY_STEM = "summary"
+FIGURES_DIR = "figures"
+DONE_DIR = Path(".build") / "done"
+FINAL_OUTPUTS = (CATALOGUE_PARQUET, CATALOGUE_FITS, PROVENANCE_JSON, "summary.txt", "summary.md", "summary.json")
+TASK_RETRIES = 2
+
+
+class BuildInterrupted(NepagnError):
+    """The build stopped before all partitions were done (partition limit reached); rerun to resume."""
+
+
+@dataclass
+class BuildResult:
+    """What a build produced and what it had to compute."""
+
+    out_dir: Path
+    run_id: str
+    model_set_id: str
+    computed: list[tuple[int, int]]
+    reused: list[tuple[int, int]]
+    summary: dict[str, Any] = field(default_factory=dict)
+    provenance: Provenance | None = None
+
+    @property
+    def catalogue_dir(self) -> Path:
+        return self.out_dir / CATALOGUE_DIR
+
+    @property
+    def parquet(self) -> Path:
+        return self.out_dir / CATALOGUE_PARQUET
+
+    @property
+    def fits(self) -> Path:
+        return self.out_dir / CATALOGUE_FITS
+
+
+def build_catalogue(
+    store_path: str | Path,
+    modeldir: str | Path,
+    out_dir: str | Path,
+    client,
+    preprocess_config: PreprocessConfig | None = None,
+    catalogue_name: str = "nepagn_agn_sfg",
+    provenance_extra: dict[str, Any] | None = None,
+    progress: bool = False,
+    limit_partitions: int | None = None,
+) -> BuildResult:
+    """Classify every source of the store at `store_path` with the model set in `modeldir`; write OUTDIR.
+
+    Partitions already built with the same inputs, models and config are reused. With
+    `limit_partitions`, at most that many partitions are computed and BuildInterrupted is raised if
+    others remain (what an interrupted build leaves behind; a rerun resumes).
+    provenance_extra: input description (file checksum, column map), training settings, configs.
+    """
+    from nepagn.model.inference import ModelSet
+
+    started = utc_now()
+    out_dir = Path(out_dir).resolve()
+    store = open_store(store_path)
+    model_set = ModelSet.load(modeldir)
+    models = list(model_set.names)
+    preprocess_config = preprocess_config or PreprocessConfig()
+    settings = {"preprocess": preprocess_config.to_dict(), "sky_map_order": SKY_MAP_ORDER}
+    digest = config_hash(settings)
+    run_id = build_run_id(store.snapshot_id, model_set.model_set_id, digest)
+    with_truth = TRUE_CLASS in store.columns
+    with_std = True  # ModelSet.predict always gives the members' spread
+    columns = catalogue_columns(models, with_std=with_std, with_truth=with_truth)
+    log.info("build %s: %d sources in %d partitions, models %s (%s)", run_id, store.num_rows,
+             len(store.partitions), models, model_set.model_set_id)
+
+    catalogue_root = out_dir / CATALOGUE_DIR
+    done_dir = out_dir / DONE_DIR
+    done_dir.mkdir(parents=True, exist_ok=True)
+    _remove_final_outputs(out_dir)
+
+    jobs, records, reused = [], {}, []
+    for partition in store.partitions:
+        where = (partition.order, partition.pixel)
+        partition_hash = store.partition_hash(partition)
+        key = partition_key(partition_hash, model_set.model_set_id, digest, run_id)
+        record = read_done_record(done_dir, *where)
+        if reusable(record, key):
+            records[where] = record
+            reused.append(where)
+            continue
+        jobs.append(PartitionJob(
+            store_path=str(Path(store.path).resolve()), order=partition.order, pixel=partition.pixel,
+            partition_hash=partition_hash, out_root=str(catalogue_root), done_dir=str(done_dir), key=key,
+            modeldir=str(Path(modeldir).resolve()), model_set_id=model_set.model_set_id, run_id=run_id,
+            preprocess=preprocess_config.to_dict(), with_truth=with_truth,
+        ))
+    if reused:
+        log.info("resuming: %d of %d partitions already built with the same inputs and models",
+                 len(reused), len(store.partitions))
+    if jobs or not (catalogue_root / "properties").is_file():
+        mark_incomplete(catalogue_root)
+    selected = jobs if limit_partitions is None else jobs[:limit_partitions]
+    computed = _run_jobs(client, selected, records, progress)
+    if len(selected) < len(jobs):
+        raise BuildInterrupted(
+            f"{out_dir}: stopped after {len(selected)} partitions as asked; {len(jobs) - len(selected)} remain "
+            "(rerun the same command to resume)"
+        )
+
+    wanted = [(p.order, p.pixel) for p in store.partitions]
+    rows_out = sum(records[w]["rows"] for w in wanted)
+    if rows_out != store.num_rows:
+        raise NepagnError(f"{out_dir}: {store.num_rows} sources in, {rows_out} rows out; the build is inconsistent")
+    counts = add_counts(records[w]["counts"] for w in wanted)
+    summary = summarise(counts, models)
+    provenance = Provenance(
+        run_id=run_id,
+        model_set_id=model_set.model_set_id,
+        config_hash=digest,
+        input={"store": str(Path(store.path).resolve()), "snapshot_id": store.snapshot_id, "rows": store.num_rows,
+               "partitions": len(store.partitions), **(provenance_extra or {}).get("input", {})},
+        column_map=(provenance_extra or {}).get("column_map"),
+        models={"modeldir": str(Path(modeldir).resolve()), "names": models,
+                "file_sha256": dict(getattr(model_set, "file_hashes", {}) or {}),
+                **(provenance_extra or {}).get("models", {})},
+        configs={"pipeline": settings, **(provenance_extra or {}).get("configs", {})},
+        started_utc=started,
+        execution={
+            "scheduler": getattr(client.scheduler, "address", None),
+            "workers": len(client.scheduler_info(n_workers=-1)["workers"]),
+            "partitions_total": len(wanted),
+            "partitions_computed": [list(w) for w in computed],
+            "partitions_reused": [list(w) for w in reused],
+        },
+    )
+    finalize_store(
+        catalogue_root, catalogue_name, column_meta=None,
+        extra_properties={"nepagn_run_id": run_id, "nepagn_model_set_id": model_set.model_set_id,
+                          "nepagn_provenance": PROVENANCE_JSON},
+        partitions=wanted, remove_stale=True,
+    )
+    provenance.finished_utc = utc_now()
+    _write_exports(out_dir, wanted, columns, provenance, summary)
+    log.info("catalogue %s written: %d rows (%d partitions computed, %d reused)", out_dir, rows_out,
+             len(computed), len(reused))
+    return BuildResult(out_dir, run_id, model_set.model_set_id, computed, reused, summary, provenance)
+
+
+def _run_jobs(client, jobs: list[PartitionJob], records: dict, progress: bool) -> list[tuple[int, int]]:
+    """Run the partition jobs on the cluster (Dask retries lost or failed tasks); fill `records`."""
+    from distributed import as_completed
+    from tqdm.auto import tqdm
+
+    if not jobs:
+        return []
+    futures = [client.submit(build_partition, job, pure=False, retries=TASK_RETRIES,
+                             key=f"build-partition-{job.order}-{job.pixel}-{job.key[:12]}") for job in jobs]
+    done = []
+    with tqdm(total=len(futures), desc="classifying partitions", unit="part", disable=not progress) as bar:
+        for future in as_completed(futures):
+            record = future.result()
+            where = (record["order"], record["pixel"])
+            records[where] = record
+            done.append(where)
+            bar.update()
+    return sorted(done)
+
+
+def _remove_final_outputs(out_dir: Path) -> None:
+    """Remove the previous build's single-file outputs, so nothing stale looks complete while we run."""
+    for name in FINAL_OUTPUTS:
+        (out_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(out_dir / FIGURES_DIR, ignore_errors=True)
+
+
+def _write_exports(out_dir: Path, wanted, columns, provenance: Provenance, summary: dict[str, Any]) -> None:
+    """Single Parquet, FITS, summary and figures; provenance.json last (it marks the build complete)."""
+    from nepagn.report.catalogue_figures import agn_fraction_sky_map, agreement_bar_chart
+
+    files = [partition_path(out_dir / CATALOGUE_DIR, order, pixel) for order, pixel in wanted]
+    provenance_json = provenance.to_json()
+    write_voparquet(files, out_dir / CATALOGUE_PARQUET, columns, {PROVENANCE_KEY: provenance_json.encode()})
+    header = {
+        "ORIGIN": "nepagn build-catalogue",
+        "RUN_ID": provenance.run_id,
+        "MODELSET": provenance.model_set_id[:68],
+        "NEPAGNV": provenance.software["nepagn"],
+        "PROVENAN": PROVENANCE_JSON,
+    }
+    write_fits(read_partitions(files), out_dir / CATALOGUE_FITS, columns, header)
+    figures = out_dir / FIGURES_DIR
+    agreement_bar_chart(summary, figures / "agreement.png")
+    agn_fraction_sky_map(summary, figures / "agn_fraction_map.png")
+    write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(out_dir / "summary.md", to_markdown(summary) + "\n")
+    write_text_atomic(out_dir / "summary.txt", to_text(summary) + "\n")
+    provenance.write(out_dir / CATALOGUE_DIR / PROVENANCE_JSON)
+    provenance.write(out_dir / PROVENANCE_JSON)
+

@@ -1,0 +1,72 @@
+"""build-catalogue settings: configs/pipeline.toml, optionally overridden by a user's TOML file."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nepagn.errors import NepagnError
+from nepagn.preprocess import PreprocessConfig
+from nepagn.resources import configs_dir
+
+DEFAULT_CONFIG = "pipeline.toml"
+SECTIONS = ("preprocess", "store", "catalogue", "mock", "quick_training")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """The sections of pipeline.toml, as read (defaults merged with overrides)."""
+
+    values: dict[str, dict[str, Any]]
+
+    @property
+    def preprocess(self) -> PreprocessConfig:
+        return PreprocessConfig.from_mapping(self.values["preprocess"])
+
+    @property
+    def max_rows_per_partition(self) -> int:
+        return int(self.values["store"]["max_rows_per_partition"])
+
+    @property
+    def catalogue_name(self) -> str:
+        return str(self.values["catalogue"]["name"])
+
+    @property
+    def mock(self) -> dict[str, Any]:
+        return dict(self.values["mock"])
+
+    @property
+    def quick_training(self) -> dict[str, Any]:
+        return dict(self.values["quick_training"])
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise NepagnError(f"{path}: configuration file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise NepagnError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def load_pipeline_config(override: str | Path | None = None) -> PipelineConfig:
+    """The shipped defaults, with the sections/keys of `override` replacing them; unknown keys are an error."""
+    values = _read(configs_dir() / DEFAULT_CONFIG)
+    if override is not None:
+        path = Path(override)
+        for section, entries in _read(path).items():
+            if section not in SECTIONS or not isinstance(entries, dict):
+                raise NepagnError(f"{path}: unknown section [{section}]; expected one of {list(SECTIONS)}")
+            unknown = sorted(set(entries) - set(values[section]))
+            if unknown:
+                raise NepagnError(f"{path}: unknown keys {unknown} in [{section}]; known: {sorted(values[section])}")
+            values[section].update(entries)
+    config = PipelineConfig(values)
+    try:
+        config.preprocess  # noqa: B018 - validates the [preprocess] section now, not mid-build
+    except ValueError as exc:
+        raise NepagnError(f"[preprocess]: {exc}") from exc
+    return config

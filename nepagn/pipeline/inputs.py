@@ -1,0 +1,156 @@
+"""What build-catalogue classifies and with what: the input store (ingested from a file, or the default
+mock) and the model set (given, or trained quickly). Both are reused by a rerun when unchanged."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from nepagn.errors import NepagnError
+from nepagn.pipeline.config import PipelineConfig
+from nepagn.pipeline.provenance import canonical_json, sha256_file, write_text_atomic
+from nepagn.resources import catalogs_dir
+from nepagn.schema import LABEL
+from nepagn.store import open_store
+
+INPUT_STORE = "input_store"
+MOCK_FILE = Path("input") / "mock.parquet"
+QUICK_MODELS = "models_quick"
+MOCK_COLUMN_MAP = "mock.toml"
+
+Say = Callable[[str], None]
+
+
+def _record_matches(path: Path, expected: dict[str, Any]) -> bool:
+    try:
+        return canonical_json(json.loads(path.read_text())) == canonical_json(expected)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return False
+
+
+def _write_record(path: Path, record: dict[str, Any]) -> None:
+    write_text_atomic(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def simulate_mock(out_dir: Path, n_sources: int, seed: int, say: Say) -> Path:
+    """Write the default mock catalogue to OUTDIR/input/mock.parquet (reused when the same mock is there)."""
+    import nepagn
+    from nepagn.simulate import simulate_catalogue
+
+    path = out_dir / MOCK_FILE
+    record_path = path.with_suffix(".json")
+    record = {"n_sources": n_sources, "seed": seed, "nepagn": nepagn.__version__}
+    if path.is_file() and _record_matches(record_path, {**record, "sha256": sha256_file(path)}):
+        say(f"Input: reusing the mock catalogue {path} ({n_sources} sources, seed {seed})")
+        return path
+    say(f"Input: no --input or --store given: simulating the mock NEP-Wide catalogue ({n_sources} sources, "
+        f"seed {seed}) into {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = simulate_catalogue(n_sources=n_sources, seed=seed)
+    tmp = path.with_name(f".{path.name}.tmp")
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(path)
+    _write_record(record_path, {**record, "sha256": sha256_file(path)})
+    return path
+
+
+def ingest_input(
+    input_path: Path, columns_path: Path, out_dir: Path, config: PipelineConfig, client, progress: bool, say: Say,
+    quarantine: str | None = None,
+) -> Path:
+    """Ingest an input file into OUTDIR/input_store, unless the same file and map were ingested there before."""
+    from nepagn.columnmap import ColumnMap
+    from nepagn.ingest import ingest
+
+    store_path = out_dir / INPUT_STORE
+    record_path = out_dir / f"{INPUT_STORE}.json"
+    record = {
+        "input_sha256": sha256_file(input_path),
+        "column_map_sha256": sha256_file(columns_path),
+        "max_rows_per_partition": config.max_rows_per_partition,
+    }
+    if _record_matches(record_path, record):
+        try:
+            open_store(store_path)
+            say(f"Input: reusing the store {store_path} ingested from the same file and column map")
+            return store_path
+        except NepagnError:
+            pass
+    record_path.unlink(missing_ok=True)
+    say(f"Input: ingesting {input_path} with column map {columns_path} into {store_path}")
+    report = ingest(input_path, ColumnMap.load(columns_path), store_path, config.max_rows_per_partition, client,
+                    quarantine, overwrite=True, progress=progress)
+    if report.rows_quarantined:
+        say(f"Input: {report.rows_quarantined} rows failed validation and went to {report.quarantine_path}; "
+            "they are NOT in the catalogue")
+    _write_record(record_path, record)
+    return store_path
+
+
+def prepare_store(
+    args: argparse.Namespace, config: PipelineConfig, out_dir: Path, client, progress: bool, say: Say
+) -> tuple[Path, dict[str, Any]]:
+    """The store to classify and its provenance: --store as given, --input ingested, or the default mock."""
+    if args.store:
+        store = open_store(args.store)
+        return Path(args.store), {
+            "input": {"kind": "store", "path": str(Path(args.store).resolve())},
+            "column_map": {"name": store.properties.get("nepagn_column_map")},
+        }
+    if args.input:
+        input_path, columns_path, kind = Path(args.input), Path(args.columns), "file"
+    else:
+        mock = config.mock
+        input_path = simulate_mock(out_dir, int(mock["n_sources"]), int(mock["seed"]), say)
+        columns_path, kind = catalogs_dir() / "columns" / MOCK_COLUMN_MAP, "mock"
+    if not columns_path.is_file():
+        raise NepagnError(f"{columns_path}: column map not found")
+    store_path = ingest_input(input_path, columns_path, out_dir, config, client, progress, say,
+                              getattr(args, "quarantine", None))
+    provenance = {
+        "input": {"kind": kind, "path": str(input_path.resolve()), "sha256": sha256_file(input_path),
+                  **({"mock": config.mock} if kind == "mock" else {})},
+        "column_map": {"path": str(columns_path.resolve()), "sha256": sha256_file(columns_path),
+                       "text": columns_path.read_text()},
+    }
+    return store_path, provenance
+
+
+def prepare_models(
+    args: argparse.Namespace, config: PipelineConfig, store_path: Path, out_dir: Path, client, progress: bool,
+    say: Say,
+) -> tuple[Path, dict[str, Any]]:
+    """The model set to classify with: --models as given, or Models A/B/C trained quickly on the store's labels."""
+    if args.models:
+        return Path(args.models), {"trained_by_this_build": False}
+    settings = config.quick_training
+    modeldir = out_dir / QUICK_MODELS
+    record_path = out_dir / f"{QUICK_MODELS}.json"
+    store = open_store(store_path)
+    record = {"store_snapshot_id": store.snapshot_id, "settings": settings}
+    provenance = {"trained_by_this_build": True, "quick_training": settings,
+                  "note": "quick training for a runnable default, not the paper's protocol (10 folds, <= 3000 epochs)"}
+    if modeldir.is_dir() and _record_matches(record_path, record):
+        say(f"Models: reusing the quickly trained Models {', '.join(settings['models'])} in {modeldir}")
+        return modeldir, provenance
+    say(f"Models: no --models given: training Models {', '.join(settings['models'])} QUICKLY "
+        f"({settings['folds']} folds, seeds {settings['seeds']}, at most {settings['max_epochs']} epochs, "
+        f"{settings['protocol']} protocol; see [quick_training] in configs/pipeline.toml). "
+        "This is not the paper's training: use `nepagn train` and --models for a catalogue you publish.")
+    from nepagn.model.training import train_model_set
+
+    shutil.rmtree(modeldir, ignore_errors=True)
+    record_path.unlink(missing_ok=True)
+    frame = store.to_dask()
+    labelled = frame[~frame[LABEL].isna()].compute()
+    train_model_set(
+        labelled, modeldir, models=tuple(settings["models"]), folds=int(settings["folds"]),
+        protocol=str(settings["protocol"]), seeds=tuple(int(s) for s in settings["seeds"]), client=client,
+        max_epochs=int(settings["max_epochs"]), progress=progress,
+    )
+    _write_record(record_path, record)
+    return modeldir, provenance
