@@ -31,7 +31,7 @@ from nepagn.schema import (
     TRUE_CLASSES,
     TRUTH_COLUMNS,
 )
-from nepagn.validation import RowProblem
+from nepagn.validation import RowProblem, example
 
 log = logging.getLogger(__name__)
 
@@ -261,17 +261,21 @@ class ColumnMap:
                 if name == TRUE_CLASS:
                     bad = (out[name].notna() & ~out[name].isin(TRUE_CLASSES)).to_numpy()
                     if bad.any():
-                        example = out[name].to_numpy()[bad][0]
+                        example_value = example(out[name].to_numpy()[bad])
                         problems.append(
                             RowProblem(
-                                rule.source, f"true_class must be one of {TRUE_CLASSES}, got e.g. {example!r}", bad
+                                rule.source,
+                                f"true_class must be one of {TRUE_CLASSES}, got e.g. {example_value!r}",
+                                bad,
                             )
                         )
                 continue
             values, bad = _to_float(raw[rule.source], sentinels)
             if bad.any():
-                example = raw[rule.source].to_numpy()[bad][0]
-                problems.append(RowProblem(rule.source, f"non-numeric values (for {name}), e.g. {example!r}", bad))
+                example_value = example(raw[rule.source].to_numpy()[bad])
+                problems.append(
+                    RowProblem(rule.source, f"non-numeric values (for {name}), e.g. {example_value!r}", bad)
+                )
             out[name] = pd.Series(values.astype(dtype), index=raw.index)
         frame = pd.DataFrame(out).reset_index(drop=True)
         return frame, problems
@@ -302,11 +306,11 @@ class ColumnMap:
         labels = tokens.map(encoding).astype("string")
         unknown = present & labels.isna().to_numpy() & ~tokens.isin(unlabelled).to_numpy()
         if unknown.any():
-            example = values.to_numpy()[unknown][0]
+            example_value = example(values.to_numpy()[unknown])
             problems.append(
                 RowProblem(
                     rule.source,
-                    f"label value {example!r} is neither AGN {list(rule.agn)}, "
+                    f"label value {example_value!r} is neither AGN {list(rule.agn)}, "
                     f"SFG {list(rule.sfg)} nor unlabelled {list(rule.unlabelled)}",
                     unknown,
                 )

@@ -39,6 +39,12 @@ class RowProblem:
         return f"column {self.column!r}: {self.problem}"
 
 
+def example(values) -> object:
+    """The first of `values` as a plain Python value, for error messages (7, not np.int64(7))."""
+    value = values[0]
+    return value.item() if hasattr(value, "item") else value
+
+
 def _out_of_range(values: pd.Series, low: float, high: float) -> np.ndarray:
     array = values.to_numpy(dtype=float, na_value=np.nan)
     present = ~np.isnan(array)
@@ -49,8 +55,8 @@ def _range_problem(frame: pd.DataFrame, column: str, low: float, high: float, wh
     mask = _out_of_range(frame[column], low, high)
     if not mask.any():
         return None
-    example = frame[column].to_numpy()[mask][0]
-    return RowProblem(column, f"{what} outside [{low:g}, {high:g}], e.g. {example!r}", mask)
+    example_value = example(frame[column].to_numpy()[mask])
+    return RowProblem(column, f"{what} outside [{low:g}, {high:g}], e.g. {example_value!r}", mask)
 
 
 def check_rows(frame: pd.DataFrame, positions: bool = True, duplicates: bool = True) -> list[RowProblem]:
@@ -61,8 +67,13 @@ def check_rows(frame: pd.DataFrame, positions: bool = True, duplicates: bool = T
         problems.append(RowProblem(SOURCE_ID, "source id missing", missing_id))
     duplicated = frame[SOURCE_ID].duplicated(keep=False).to_numpy() & ~missing_id
     if duplicates and duplicated.any():
-        example = frame[SOURCE_ID].to_numpy()[duplicated][0]
-        problems.append(RowProblem(SOURCE_ID, f"duplicate source ids, e.g. {example!r}", duplicated))
+        problems.append(
+            RowProblem(
+                SOURCE_ID,
+                f"duplicate source ids, e.g. {example(frame[SOURCE_ID].to_numpy()[duplicated])!r}",
+                duplicated,
+            )
+        )
     if positions:
         no_position = (frame[RA].isna() | frame[DEC].isna()).to_numpy()
         if no_position.any():
