@@ -1,0 +1,1 @@
+"""Honest evaluation: repeated strict CV of classifier recipes, band-group ablation, colour-cut baselines."""

@@ -1,0 +1,202 @@
+"""Repeated stratified K-fold CV under the strict protocol, one Dask task per (recipe, seed, outer fold).
+
+Strict: the outer validation fold is used for nothing but scoring. Early stopping, the AGN
+threshold and the calibration data all come from inner rows of the training folds. Output
+(an EVALDIR) uses the MODELDIR schema, so `nepagn report` reads both:
+    oof_predictions.parquet    source_id, model, fold, seed, y_true, p_agn, p_agn_std, threshold, protocol
+    inner_predictions.parquet  source_id, model, fold, seed, y_true, p_agn (inner out-of-fold, for calibration)
+    run.json                   recipes, bands, folds, seeds, epoch caps, wall time, command
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedKFold
+
+from nepagn.bands import Band
+from nepagn.evaluation.recipes import Recipe
+from nepagn.model.cv import inner_split, network_seed, stratified_folds
+from nepagn.schema import LABEL, LABEL_AGN, SOURCE_ID
+
+log = logging.getLogger(__name__)
+
+OOF_FILE = "oof_predictions.parquet"
+INNER_FILE = "inner_predictions.parquet"
+RUN_FILE = "run.json"
+PROTOCOL = "strict"
+
+
+@dataclass(frozen=True)
+class FoldTask:
+    """One outer fold of one seed for one recipe, on one band list."""
+
+    recipe: Recipe
+    bands: tuple[Band, ...]
+    seed: int
+    fold: int
+    n_folds: int
+
+
+def labels_of(frame: pd.DataFrame) -> np.ndarray:
+    """1 for AGN, 0 for SFG, from the canonical `label` column (rows must all be labelled)."""
+    return (frame[LABEL].astype("string") == LABEL_AGN).to_numpy(dtype=np.int64, na_value=0)
+
+
+def best_balanced_threshold(y: np.ndarray, p: np.ndarray) -> float:
+    """The score threshold maximising balanced accuracy (Youden's J) on the given rows."""
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, thresholds = roc_curve(y, p)
+    best = int(np.argmax(tpr - fpr))
+    return float(min(thresholds[best], 1.0))
+
+
+def _bound_tf_threads() -> None:
+    from nepagn.cluster import apply_tf_thread_limit
+
+    apply_tf_thread_limit(int(os.environ.get("TF_NUM_INTRAOP_THREADS", "1")))
+
+
+def _fit_network_member(recipe, spec, frame, y, fit_rows, monitor_rows, seed):
+    from nepagn.model.loop import fit_network
+
+    spec = spec.fit(frame.iloc[fit_rows])
+    result = fit_network(
+        spec.transform(frame.iloc[fit_rows]), y[fit_rows], spec.transform(frame.iloc[monitor_rows]), y[monitor_rows],
+        recipe.model, recipe.training, seed=seed,
+    )
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        return np.asarray(result.model(spec.transform(frame.iloc[rows]), training=False)).reshape(-1)
+
+    return predict, result.epochs_run
+
+
+def _fit_hgb_member(frame, bands, y, fit_rows, seed):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    columns = [b.mag_column for b in bands] + [b.err_column for b in bands]
+    x = frame[columns].to_numpy(dtype=np.float64, na_value=np.nan)
+    model = HistGradientBoostingClassifier(random_state=seed).fit(x[fit_rows], y[fit_rows])
+    return (lambda rows: model.predict_proba(x[rows])[:, 1]), int(model.n_iter_)
+
+
+def run_fold(task: FoldTask, frame: pd.DataFrame) -> dict[str, Any]:
+    """Train `task.recipe` on the training folds of `task.fold`, predict the outer fold; never look at it."""
+    from nepagn.features import FeatureSpec
+    from nepagn.model.metrics import choose_threshold
+
+    _bound_tf_threads()
+    start = time.perf_counter()
+    recipe = task.recipe
+    y = labels_of(frame)
+    outer = stratified_folds(y, task.n_folds, task.seed)
+    train_rows, valid_rows = np.flatnonzero(outer != task.fold), np.flatnonzero(outer == task.fold)
+    seed = network_seed(task.seed, task.fold, recipe.name)
+    if recipe.members > 1:
+        inner = StratifiedKFold(recipe.members, shuffle=True, random_state=seed).split(train_rows, y[train_rows])
+        splits = [(train_rows[a], train_rows[b]) for a, b in inner]
+    else:
+        fraction = recipe.training.inner_fraction if recipe.training else 0.1
+        splits = [inner_split(train_rows, y[train_rows], fraction, seed)]
+    spec = None
+    if recipe.kind == "network":
+        spec = FeatureSpec(bands=task.bands, **{k: v for k, v in recipe.features.items() if k in
+                                                ("missing", "mask_channel", "standardise")})
+    outer_p, inner_ids, inner_p, epochs = [], [], [], []
+    for member, (fit_rows, monitor_rows) in enumerate(splits):
+        if recipe.kind == "network":
+            predict, n_epochs = _fit_network_member(recipe, spec, frame, y, fit_rows, monitor_rows, seed + member)
+        else:
+            predict, n_epochs = _fit_hgb_member(frame, task.bands, y, fit_rows, seed + member)
+        outer_p.append(predict(valid_rows))
+        inner_ids.append(monitor_rows)
+        inner_p.append(predict(monitor_rows))
+        epochs.append(n_epochs)
+    inner_rows, inner_scores = np.concatenate(inner_ids), np.concatenate(inner_p)
+    if recipe.threshold_rule == "balanced_accuracy":
+        threshold = best_balanced_threshold(y[inner_rows], inner_scores)
+    else:
+        threshold = choose_threshold(y[inner_rows], inner_scores, recipe.model.weight_n)
+    members = np.vstack(outer_p)
+    ids = frame[SOURCE_ID].astype(str).to_numpy()
+    common = {"model": recipe.name, "fold": task.fold, "seed": task.seed}
+    return {
+        "oof": pd.DataFrame({SOURCE_ID: ids[valid_rows], **common, "y_true": y[valid_rows],
+                             "p_agn": members.mean(axis=0), "p_agn_std": members.std(axis=0),
+                             "threshold": threshold, "protocol": PROTOCOL}),
+        "inner": pd.DataFrame({SOURCE_ID: ids[inner_rows], **common, "y_true": y[inner_rows], "p_agn": inner_scores}),
+        "record": {**common, "epochs": epochs, "threshold": threshold, "seconds": time.perf_counter() - start},
+    }
+
+
+def run_cv(
+    frame: pd.DataFrame,
+    recipes: list[Recipe],
+    bands: tuple[Band, ...] | dict[str, tuple[Band, ...]],
+    out_dir: str | Path,
+    seeds: list[int],
+    n_folds: int = 10,
+    client=None,
+    progress: bool = False,
+    note: str = "",
+) -> Path:
+    """Run every (recipe, seed, fold) as a task (on `client` if given), write an EVALDIR atomically.
+
+    `bands` may map band-set names to band lists (an ablation): each recipe then runs on each set,
+    named `<recipe>:<set>` in the output.
+    """
+    out_dir = Path(out_dir)
+    if isinstance(bands, dict):
+        variants = [(replace(r, name=f"{r.name}:{label}"), tuple(b)) for r in recipes for label, b in bands.items()]
+    else:
+        variants = [(r, tuple(bands)) for r in recipes]
+    tasks = [FoldTask(r, b, s, k, n_folds) for r, b in variants for s in seeds for k in range(n_folds)]
+    start = time.perf_counter()
+    if client is not None:
+        remote = client.scatter(frame, broadcast=True)
+        futures = [client.submit(run_fold, task, remote, pure=False) for task in tasks]
+        from distributed import as_completed
+
+        iterator = as_completed(futures)
+    else:
+        iterator = (run_fold(task, frame) for task in tasks)
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(iterator, total=len(tasks), desc="CV folds", unit="fold")
+    results = [item.result() if client is not None else item for item in iterator]
+    tmp = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    pd.concat([r["oof"] for r in results], ignore_index=True).to_parquet(tmp / OOF_FILE, index=False)
+    pd.concat([r["inner"] for r in results], ignore_index=True).to_parquet(tmp / INNER_FILE, index=False)
+    record = {
+        "protocol": PROTOCOL,
+        "n_folds": n_folds,
+        "seeds": list(seeds),
+        "bands": {r.name: [band.id for band in b] for r, b in variants},
+        "n_rows": len(frame),
+        "n_agn": int(labels_of(frame).sum()),
+        "recipes": [r.describe() for r, _ in variants],
+        "folds": sorted((r["record"] for r in results), key=lambda x: (x["model"], x["seed"], x["fold"])),
+        "wall_seconds": time.perf_counter() - start,
+        "command": " ".join(sys.argv),
+        "note": note,
+    }
+    (tmp / RUN_FILE).write_text(json.dumps(record, indent=2, default=str) + "\n")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.replace(tmp, out_dir)
+    log.info("wrote %d fold results to %s in %.0f s", len(results), out_dir, record["wall_seconds"])
+    return out_dir
