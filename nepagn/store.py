@@ -58,10 +58,16 @@ def partition_path(root: str | Path, order: int, pixel: int) -> Path:
 
 
 def spatial_index(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
-    """The HATS `_healpix_29` index (nested HEALPix pixel at order 29) of positions in degrees."""
-    from hats.pixel_math.spatial_index import compute_spatial_index
+    """The HATS `_healpix_29` index (nested HEALPix pixel at order 29) of positions in degrees.
 
-    return np.asarray(compute_spatial_index(np.asarray(ra, dtype=float), np.asarray(dec, dtype=float)), dtype=np.int64)
+    Computed with cdshealpix exactly as hats does, without importing hats (slow to import on workers).
+    """
+    from astropy.coordinates import Latitude, Longitude
+    from cdshealpix.nested import lonlat_to_healpix
+
+    lon = Longitude(np.asarray(ra, dtype=np.float64), unit="deg")
+    lat = Latitude(np.asarray(dec, dtype=np.float64), unit="deg")
+    return lonlat_to_healpix(lon, lat, SPATIAL_INDEX_ORDER, num_threads=1).astype(np.int64)
 
 
 def pixel_of(healpix_29: np.ndarray, order: int) -> np.ndarray:
