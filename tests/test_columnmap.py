@@ -178,3 +178,9 @@ def test_poliszczuk_map_on_the_real_sample(poliszczuk_csv):
     }
     assert not cmap.has_positions and frame["ra"].isna().all()
     assert set(frame["label_source"]) == {"GAL", "AGN1", "XAGN", "XGAL", "AGN"}
+
+
+@pytest.mark.parametrize("path", sorted((catalogs_dir() / "columns").glob("*.toml")), ids=lambda p: p.name)
+def test_every_shipped_map_loads(path):
+    cmap = ColumnMap.load(path)
+    assert cmap.name and any(rule.canonical == "source_id" for rule in cmap.columns)
