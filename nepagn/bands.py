@@ -7,15 +7,17 @@ network's input rows, so a model trained on a band list infers on exactly that l
 from __future__ import annotations
 
 import csv
+import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from nepagn.resources import catalogs_dir
 
 GROUPS: tuple[str, ...] = ("UV", "optical", "NIR", "MIR", "FIR")
 DEFAULT_REGISTRY = "bands_nepw.csv"
+EXTRA_BANDS_ENV = "NEPAGN_EXTRA_BANDS"
 
 
 @dataclass(frozen=True)
@@ -78,10 +80,22 @@ def read_registry(path: str | Path) -> tuple[Band, ...]:
     return tuple(bands)
 
 
-@lru_cache(maxsize=None)
 def load_registry(name: str = DEFAULT_REGISTRY) -> tuple[Band, ...]:
-    """The shipped registry (default: the 44 NEPW bands), in network input order."""
-    return read_registry(catalogs_dir() / name)
+    """The shipped registry (default: the 44 NEPW bands), in network input order.
+
+    Bands registered by `nepagn update --band-registry` (CSV files listed in $NEPAGN_EXTRA_BANDS,
+    os.pathsep-separated) follow the shipped ones, so existing models keep their input order.
+    """
+    return _load_registry(name, os.environ.get(EXTRA_BANDS_ENV, ""))
+
+
+@cache
+def _load_registry(name: str, extra: str) -> tuple[Band, ...]:
+    bands = read_registry(catalogs_dir() / name)
+    for path in filter(None, extra.split(os.pathsep)):
+        known = {band.id for band in bands}
+        bands += tuple(band for band in read_registry(path) if band.id not in known)
+    return bands
 
 
 def band_ids(bands: Iterable[Band] | None = None) -> list[str]:
