@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
@@ -41,7 +42,7 @@ from nepagn.store import (
     mark_incomplete,
     pixel_of,
     spatial_index,
-    write_partition,
+    write_partition_table,
 )
 from nepagn.validation import RowProblem, check_rows, reasons
 
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_ROWS = 25_000
 COUNT_ORDER = 20  # order at which rows are counted before merging up (pixels of ~0.04 arcmin^2)
-CHUNK_ROWS = 100_000
+CHUNK_ROWS = 50_000
 INPUT_ROW = "input_row"
 REASON = "reason"
 _CHUNK_ROW = "_chunk_row"
@@ -118,7 +119,8 @@ def _map_chunk(chunk: Chunk, cmap: ColumnMap, columns: list[str], scratch_dir: P
     scratch = None
     if len(good):
         scratch = scratch_dir / f"chunk-{chunk.index:06d}.parquet"
-        pq.write_table(pa.Table.from_pandas(good, preserve_index=False), scratch, row_group_size=10_000)
+        table = pa.Table.from_pandas(good, preserve_index=False)
+        pq.write_table(table, scratch, row_group_size=10_000, compression="none")  # temporary: speed over size
     return _ChunkResult(
         chunk.index,
         len(frame),
@@ -135,37 +137,37 @@ def _read_scratch(files: list[Path], filter_expression=None) -> pd.DataFrame:
     return table.to_pandas()
 
 
+def _without(table: pa.Table, duplicates: frozenset) -> pa.Table:
+    """`table` without the rows whose source id is duplicated, and without the scratch row number."""
+    if duplicates:
+        keep = pc.invert(pc.is_in(table[SOURCE_ID], value_set=pa.array(sorted(duplicates), pa.string())))
+        table = table.filter(keep)
+    return table.drop_columns([_CHUNK_ROW])
+
+
 def _reduce_partition(task: tuple[int, int, int], store: Path, files: list[Path], duplicates: frozenset) -> int:
     """Pass 2 on one spatial partition: gather its rows from the scratch files and write it."""
     order, pixel, expected = task
     shift = 2 * (SPATIAL_INDEX_ORDER - order)
     low, high = pixel << shift, (pixel + 1) << shift
     index = ds.field(HEALPIX_29)
-    frame = _read_scratch(files, (index >= low) & (index < high))
-    if duplicates:
-        frame = frame[~frame[SOURCE_ID].isin(duplicates)]
-    frame = frame.drop(columns=[_CHUNK_ROW]).sort_values(HEALPIX_29, kind="stable", ignore_index=True)
-    if len(frame) != expected:
-        raise NepagnError(f"{store}: partition {order}/{pixel} gathered {len(frame)} rows, expected {expected}")
-    write_partition(store, order, pixel, frame)
-    return len(frame)
+    dataset = ds.dataset([str(f) for f in files], format="parquet")
+    table = _without(dataset.to_table(filter=(index >= low) & (index < high)), duplicates)
+    if table.num_rows != expected:
+        raise NepagnError(f"{store}: partition {order}/{pixel} gathered {table.num_rows} rows, expected {expected}")
+    write_partition_table(store, order, pixel, table)
+    return table.num_rows
 
 
 def _reduce_sequence(task: tuple[int, int, list[tuple[Path, int, int]]], store: Path, duplicates: frozenset) -> int:
     """Pass 2 for a positionless input: rows in input order, `_healpix_29` a row-sequence placeholder."""
     order, pixel, pieces = task
-    parts = []
-    for path, start, stop in pieces:
-        frame = pq.read_table(path).to_pandas()
-        if duplicates:
-            frame = frame[~frame[SOURCE_ID].isin(duplicates)]
-        parts.append(frame.iloc[start:stop])
-    frame = pd.concat(parts, ignore_index=True).drop(columns=[_CHUNK_ROW])
-    frame[HEALPIX_29] = (np.int64(pixel) << np.int64(2 * (SPATIAL_INDEX_ORDER - order))) + np.arange(
-        len(frame), dtype=np.int64
-    )
-    write_partition(store, order, pixel, frame)
-    return len(frame)
+    parts = [_without(pq.read_table(path), duplicates).slice(start, stop - start) for path, start, stop in pieces]
+    table = pa.concat_tables(parts).drop_columns([HEALPIX_29])
+    first = np.int64(pixel) << np.int64(2 * (SPATIAL_INDEX_ORDER - order))
+    table = table.append_column(HEALPIX_29, pa.array(first + np.arange(table.num_rows, dtype=np.int64)))
+    write_partition_table(store, order, pixel, table)
+    return table.num_rows
 
 
 def spatial_alignment(healpix_29: np.ndarray, max_rows: int) -> list[tuple[int, int, int]]:
@@ -232,11 +234,17 @@ def _write_quarantine(path: Path, frame: pd.DataFrame) -> None:
         temp.unlink(missing_ok=True)
 
 
+def check_output(store: str | Path, overwrite: bool) -> None:
+    """NepagnError if `store` exists with content and `overwrite` is not set."""
+    store = Path(store)
+    if store.exists() and (not store.is_dir() or any(store.iterdir())) and not overwrite:
+        raise NepagnError(f"{store}: output exists and is not empty; pass --overwrite to replace it")
+
+
 def _prepare_store(store: Path, overwrite: bool) -> bool:
     """Check the output folder; returns whether this call created it."""
+    check_output(store, overwrite)
     if store.exists() and any(store.iterdir()):
-        if not overwrite:
-            raise NepagnError(f"{store}: output exists and is not empty; pass --overwrite to replace it")
         return False
     created = not store.exists()
     store.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 
 import numpy as np
@@ -75,22 +75,30 @@ def pixel_of(healpix_29: np.ndarray, order: int) -> np.ndarray:
     return np.asarray(healpix_29, dtype=np.int64) >> (2 * (SPATIAL_INDEX_ORDER - order))
 
 
+@cache
+def _known_column_meta() -> dict[str, dict[str, str]]:
+    return column_metadata(canonical_columns(load_registry(), with_truth=True) + (HEALPIX_COLUMN,))
+
+
 def default_column_meta(columns: Iterable[str]) -> dict[str, dict[str, str]]:
     """Units, UCDs and descriptions of the canonical columns among `columns` (nepagn.schema)."""
-    known = column_metadata(canonical_columns(load_registry(), with_truth=True) + (HEALPIX_COLUMN,))
-    return {name: known[name] for name in columns if name in known}
+    known = _known_column_meta()
+    return {name: dict(known[name]) for name in columns if name in known}
 
 
-def _arrow_schema(frame: pd.DataFrame) -> pa.Schema:
-    """Arrow schema of `frame`, canonical columns cast to their canonical types (stable across partitions)."""
-    canonical = {column.name: column.dtype for column in canonical_columns(load_registry(), with_truth=True)}
-    canonical[HEALPIX_29] = "int64"
-    inferred = pa.Schema.from_pandas(frame, preserve_index=False)
-    fields = []
-    for arrow_field in inferred:
-        dtype = canonical.get(arrow_field.name)
-        fields.append(pa.field(arrow_field.name, _ARROW_TYPES[dtype]) if dtype else arrow_field)
-    return pa.schema(fields)
+@cache
+def _canonical_arrow_types() -> dict[str, pa.DataType]:
+    types = {column.name: _ARROW_TYPES[column.dtype] for column in canonical_columns(load_registry(), with_truth=True)}
+    types[HEALPIX_29] = pa.int64()
+    return types
+
+
+def _with_canonical_types(table: pa.Table) -> pa.Table:
+    """`table` with canonical columns cast to their canonical Arrow types (stable across partitions)."""
+    canonical = _canonical_arrow_types()
+    fields = [pa.field(f.name, canonical.get(f.name, f.type)) for f in table.schema]
+    schema = pa.schema(fields)
+    return table if schema.equals(table.schema.remove_metadata()) else table.cast(schema)
 
 
 def mark_incomplete(root: str | Path) -> None:
@@ -105,23 +113,27 @@ def write_partition(root: Path, order: int, pixel: int, frame: pd.DataFrame, col
     Adds `_healpix_29` from ra/dec if absent, checks every row lies in the pixel, sorts rows by
     the spatial index and stores units/UCDs/descriptions as VOParquet metadata.
     """
-    root = Path(root)
-    mark_incomplete(root)
-    frame = frame.copy()
     if HEALPIX_29 not in frame.columns:
         if RA not in frame.columns or DEC not in frame.columns:
             raise NepagnError(f"{root}: partition {order}/{pixel} has neither {HEALPIX_29} nor ra/dec columns")
         if frame[RA].isna().any() or frame[DEC].isna().any():
             raise NepagnError(f"{root}: partition {order}/{pixel} has rows without ra/dec; pass {HEALPIX_29}")
-        frame[HEALPIX_29] = spatial_index(frame[RA].to_numpy(), frame[DEC].to_numpy())
-    outside = int((pixel_of(frame[HEALPIX_29].to_numpy(), order) != pixel).sum())
+        frame = frame.assign(**{HEALPIX_29: spatial_index(frame[RA].to_numpy(), frame[DEC].to_numpy())})
+    return write_partition_table(root, order, pixel, pa.Table.from_pandas(frame, preserve_index=False), column_meta)
+
+
+def write_partition_table(root: Path, order: int, pixel: int, table: pa.Table, column_meta: dict | None = None) -> Path:
+    """write_partition() for an Arrow table that already has `_healpix_29` (no pandas round trip)."""
+    root = Path(root)
+    mark_incomplete(root)
+    if HEALPIX_29 not in table.column_names:
+        raise NepagnError(f"{root}: partition {order}/{pixel} has no {HEALPIX_29} column")
+    outside = int((pixel_of(table[HEALPIX_29].to_numpy(), order) != pixel).sum())
     if outside:
         raise NepagnError(f"{root}: {outside} rows do not lie in HEALPix pixel {pixel} at order {order}")
-    frame = frame.sort_values(HEALPIX_29, kind="stable", ignore_index=True)
-    meta = default_column_meta(frame.columns)
+    table = _with_canonical_types(table.replace_schema_metadata(None)).sort_by(HEALPIX_29)
+    meta = default_column_meta(table.column_names)
     meta.update(column_meta or {})
-    schema = _arrow_schema(frame)
-    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
     table = table.replace_schema_metadata(with_voparquet_metadata(table.schema, meta, string_lengths(table)).metadata)
     target = partition_path(root, order, pixel)
     target.parent.mkdir(parents=True, exist_ok=True)

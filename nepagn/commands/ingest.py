@@ -8,7 +8,7 @@ from pathlib import Path
 from nepagn.cluster import add_cluster_arguments, client_from_args
 from nepagn.columnmap import ColumnMap
 from nepagn.errors import NepagnError
-from nepagn.ingest import CHUNK_ROWS, DEFAULT_MAX_ROWS, ingest
+from nepagn.ingest import CHUNK_ROWS, DEFAULT_MAX_ROWS, check_output, ingest
 from nepagn.resources import catalogs_dir
 
 NAME = "ingest"
@@ -62,6 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cmap = ColumnMap.load(resolve_column_map(args.columns))
+    check_output(args.out, args.overwrite)  # before starting a cluster
     options = dict(
         quarantine_path=args.quarantine,
         overwrite=args.overwrite,
