@@ -184,8 +184,7 @@ def _as_float(series: pd.Series, column: str) -> np.ndarray:
         values = pd.to_numeric(series, errors="raise").to_numpy(dtype=np.float64, na_value=np.nan)
     except (TypeError, ValueError) as exc:
         raise InputError("<catalogue>", f"non-numeric values in a band column: {exc}", column=column) from exc
-    values[~np.isfinite(values)] = np.nan
-    return values
+    return np.where(np.isfinite(values), values, np.nan)
 
 
 def _nanstat(func, values: np.ndarray) -> float:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nepagn.baselines import hgb_cross_validation
 from nepagn.features import FeatureSpec
 from nepagn.model.config import TrainingConfig
 from nepagn.model.metrics import summarise
@@ -193,6 +194,12 @@ def _write_contents(root, rows, results, fold_table, tasks, protocol, training, 
             "summary": summary.to_dict(orient="records"),
         },
     )
+    hgb_metrics, hgb_oof = hgb_cross_validation(rows, y, fold_table, spec)
+    hgb_metrics.to_csv(root / "baseline_hgb_metrics.csv", index=False)
+    hgb_oof.insert(0, SOURCE_ID, source_ids[hgb_oof.pop("row").to_numpy()])
+    hgb_oof.to_parquet(root / "baseline_hgb_oof.parquet", index=False)
+    summary = pd.concat([summary, summarise(hgb_metrics)], ignore_index=True)
+    summary.to_csv(root / "metrics_summary.csv", index=False)
     (root / "table1.md").write_text(table1_markdown(summary, model_configs, protocol, folds, seeds))
     for name in model_configs:
         plot_history(root, name, root / f"fig7_history_{name}.png")

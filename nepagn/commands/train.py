@@ -1,0 +1,109 @@
+"""`nepagn train`: K-fold cross-validated training of Models A, B, C on the labelled rows, into a MODELDIR."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from nepagn.cluster import add_cluster_arguments, client_from_args
+from nepagn.errors import NepagnError
+from nepagn.model.modeldir import MANIFEST
+from nepagn.model.training import PROTOCOLS, train_model_set
+from nepagn.schema import LABEL
+
+NAME = "train"
+HELP = "cross-validate and train Models A, B, C (Chen et al. 2021) on the labelled rows; writes a MODELDIR"
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--store", type=Path, metavar="STORE", help="HATS store from `nepagn ingest` (labelled rows)")
+    source.add_argument("--input", type=Path, metavar="FILE", help="a catalogue file (Parquet, CSV, FITS, VOTable)")
+    parser.add_argument(
+        "--columns", type=Path, metavar="MAP", help="column map TOML for --input (default: already canonical)"
+    )
+    parser.add_argument("--models", default="A,B,C", help="comma-separated model names or TOML paths (default A,B,C)")
+    parser.add_argument("--folds", type=int, default=10, help="K of the stratified K-fold CV (default 10)")
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="paper", help="paper (default) or strict")
+    parser.add_argument(
+        "--seeds", default="1", help="N = seeds 0..N-1 of repeated CV, or a comma list such as 3,7 (default 1)"
+    )
+    parser.add_argument("--bands", help="comma-separated band ids (default: every registry band the input has)")
+    parser.add_argument("--out", type=Path, required=True, metavar="MODELDIR", help="output folder (must not exist)")
+    parser.add_argument("--max-epochs", type=int, help="cap on epochs per network (default: configs/training.toml)")
+    parser.add_argument("--missing", choices=("zero", "median"), help="missing-band rule (default: zero, the paper's)")
+    parser.add_argument("--mask-channel", action="store_true", help="add an observed-flag column per band")
+    parser.add_argument("--standardise", action="store_true", help="scale bands with training-fold mean/std")
+    add_cluster_arguments(parser)
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """`N` -> (0, ..., N-1); `a,b,c` -> (a, b, c)."""
+    try:
+        if "," in text:
+            return tuple(int(part) for part in text.split(",") if part.strip())
+        count = int(text)
+    except ValueError as exc:
+        raise NepagnError(f"--seeds: expected a count or a comma list of integers, not {text!r}") from exc
+    if count < 1:
+        raise NepagnError(f"--seeds: need at least one seed, not {count}")
+    return tuple(range(count))
+
+
+def read_labelled(args: argparse.Namespace) -> pd.DataFrame:
+    """The labelled rows (canonical columns) from --store or --input [--columns]."""
+    if args.store is not None:
+        if args.columns is not None:
+            raise NepagnError("--columns applies to --input only (a store is already canonical)")
+        from nepagn.store import open_store
+
+        store = open_store(args.store)
+        parts = []
+        for partition in store.partitions:
+            frame = store.read_partition(partition)
+            parts.append(frame[frame[LABEL].notna()] if LABEL in frame.columns else frame.iloc[:0])
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    from nepagn.readers import plan_chunks, read_chunk
+
+    raw = pd.concat([read_chunk(chunk) for chunk in plan_chunks(args.input)], ignore_index=True)
+    if args.columns is not None:
+        from nepagn.columnmap import ColumnMap
+
+        return ColumnMap.load(args.columns).apply(raw, source=args.input)
+    return raw
+
+
+def run(args: argparse.Namespace) -> int:
+    models = [name.strip() for name in args.models.split(",") if name.strip()]
+    bands = [band.strip() for band in args.bands.split(",")] if args.bands else None
+    options = {name: True for name in ("mask_channel", "standardise") if getattr(args, name)}
+    if args.missing:
+        options["missing"] = args.missing
+    labelled = read_labelled(args)
+    if args.out.exists():
+        raise NepagnError(f"{args.out}: output folder already exists; choose a new --out (nothing was overwritten)")
+    with client_from_args(args) as client:
+        modeldir = train_model_set(
+            labelled,
+            args.out,
+            models=models,
+            folds=args.folds,
+            protocol=args.protocol,
+            seeds=parse_seeds(args.seeds),
+            client=client,
+            max_epochs=args.max_epochs,
+            bands=bands,
+            progress=True,
+            feature_options=options,
+        )
+    manifest = json.loads((modeldir / MANIFEST).read_text())
+    print(f"wrote {modeldir} (model set {manifest['model_set_id'][:12]})")
+    print(f"inference rule: {manifest['rule']}; thresholds {manifest['thresholds']}")
+    print((modeldir / "table1.md").read_text())
+    return 0
