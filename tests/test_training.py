@@ -1,0 +1,245 @@
+"""Training protocol: Eq. 3 termination, CV bookkeeping, determinism, MODELDIR, Dask, ModelSet round trip."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nepagn.errors import InputError, NepagnError
+from nepagn.model.config import ModelConfig, load_model_config, load_training_config
+from nepagn.model.cv import stratified_folds
+from nepagn.model.inference import ModelSet
+from nepagn.model.loop import fit_network
+from nepagn.model.termination import TerminationTracker, should_stop
+from nepagn.model.training import train_model_set
+from nepagn.simulate import simulate_catalogue
+
+BANDS = ("hsc_g", "hsc_i", "akari_n2", "akari_n4", "akari_s11", "akari_l18w")
+
+
+@pytest.fixture(scope="module")
+def mock():
+    """A small mock catalogue and its labelled rows (the labelled fraction is realistic: ~2 %)."""
+    catalogue = simulate_catalogue(8000, seed=3)
+    labelled = catalogue[catalogue["label"].notna()].reset_index(drop=True)
+    assert (labelled["label"] == "AGN").sum() >= 6
+    return catalogue, labelled
+
+
+# --- Eq. 3 on synthetic monitor sequences -------------------------------------------------------------
+
+
+def test_eq3_stops_once_monitor_fell_by_more_than_delta_over_m_epochs():
+    # Table 1 Model A: M = 4, delta = -0.10
+    assert not should_stop([1.0, 1.2, 1.3, 1.3, 1.25], 4, -0.10)  # 1.25 - 1.0 = +0.25
+    assert not should_stop([1.3, 1.3, 1.3, 1.3, 1.21], 4, -0.10)  # fell by 0.09 only
+    assert should_stop([1.3, 1.3, 1.3, 1.3, 1.19], 4, -0.10)  # fell by 0.11
+    assert not should_stop([2.0, 1.0, 0.5], 4, -0.10)  # fewer than M + 1 epochs: never
+
+
+def test_eq3_positive_delta_is_classic_patience():
+    assert should_stop([1.0, 1.005, 1.01], 2, 0.05)  # improved by less than delta over M epochs
+
+
+def test_tracker_keeps_best_epoch_and_respects_cap():
+    tracker = TerminationTracker(patience_m=2, delta=-0.1, max_epochs=100)
+    decisions = [tracker.update(v) for v in (1.0, 1.5, 1.4, 1.3)]
+    assert decisions[-1] == (False, True) and tracker.stop_reason == "eq3"  # 1.3 - 1.5 = -0.2 < -0.1
+    assert tracker.best_epoch == 1 and tracker.best_value == 1.5
+    capped = TerminationTracker(patience_m=2, delta=-0.1, max_epochs=3)
+    assert [capped.update(v)[1] for v in (1.0, 1.1, 1.2)] == [False, False, True]
+    assert capped.stop_reason == "max_epochs"
+
+
+def test_model_configs_match_table_1():
+    table1 = {"A": (4, 1.5, -0.10), "B": (4, 3.0, -0.15), "C": (6, 5.0, -0.20)}
+    for name, (m, n, delta) in table1.items():
+        cfg = load_model_config(name)
+        assert (cfg.alpha, cfg.gamma, cfg.patience_m, cfg.weight_n, cfg.delta) == (0.99, 2.0, m, n, delta)
+
+
+# --- a real short training --------------------------------------------------------------------------------
+
+
+def test_real_training_stops_by_eq3_and_restores_best_weights():
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (200, 6, 2, 1)).astype("float32")
+    y = (rng.random(200) < 0.3).astype(int)
+    x[y == 1, 3:, 0, 0] += 1.5
+    # a hair-trigger rule (any fall of the monitor) must fire long before the cap
+    eager = ModelConfig("T", alpha=0.99, gamma=2.0, patience_m=1, weight_n=1.5, delta=-1e-9)
+    result = fit_network(x[:150], y[:150], x[150:], y[150:], eager, load_training_config(), seed=1, max_epochs=400)
+    assert result.stop_reason == "eq3" and result.epochs_run < 400
+    monitor = result.history["monitor"]
+    assert result.best_epoch == int(np.argmax(monitor))
+    p = np.asarray(result.model(x[150:], training=False)).ravel()
+    pred = p >= 0.5
+    truth = y[150:].astype(bool)
+    restored = 1.5 * np.sum(pred & truth) / truth.sum() + np.mean(pred == truth)
+    assert restored == pytest.approx(monitor[result.best_epoch])
+
+
+# --- CV bookkeeping ---------------------------------------------------------------------------------------
+
+
+def test_stratified_folds_validate_every_row_once():
+    y = np.array([1] * 30 + [0] * 170)
+    folds = stratified_folds(y, 10, seed=4)
+    assert set(np.unique(folds)) == set(range(10))
+    for fold in range(10):
+        assert 2 <= y[folds == fold].sum() <= 4  # 3 AGN per fold, stratified
+    assert not np.array_equal(folds, stratified_folds(y, 10, seed=5))
+    np.testing.assert_array_equal(folds, stratified_folds(y, 10, seed=4))
+
+
+@pytest.fixture(scope="module")
+def paper_run(mock, tmp_path_factory):
+    _, labelled = mock
+    out = tmp_path_factory.mktemp("runs") / "paper"
+    return train_model_set(
+        labelled, out, models=("A",), folds=3, seeds=(0, 1), max_epochs=4, bands=BANDS, progress=False
+    )
+
+
+def test_modeldir_oof_covers_every_labelled_row_once_per_seed(mock, paper_run):
+    _, labelled = mock
+    oof = pd.read_parquet(paper_run / "oof_predictions.parquet")
+    assert list(oof.columns[:6]) == ["source_id", "model", "fold", "seed", "y_true", "p_agn"]
+    for seed in (0, 1):
+        ids = oof.loc[oof["seed"] == seed, "source_id"]
+        assert ids.is_unique and set(ids) == set(labelled["source_id"].astype(str))
+    truth = dict(zip(labelled["source_id"].astype(str), labelled["label"] == "AGN", strict=True))
+    assert (oof["y_true"].astype(bool) == oof["source_id"].map(truth)).all()
+    folds = pd.read_parquet(paper_run / "folds.parquet")
+    merged = oof.merge(folds, on=["source_id", "seed"], suffixes=("", "_assigned"))
+    assert (merged["fold"] == merged["fold_assigned"]).all()
+
+
+def test_modeldir_records_metrics_hashes_and_figures(paper_run):
+    manifest = json.loads((paper_run / "manifest.json").read_text())
+    assert len(manifest["members"]) == 6 and manifest["thresholds"] == {"A": 0.5}
+    assert all(name in manifest["file_hashes"] for name in ("oof_predictions.parquet", "table1.md", "fig8_roc.png"))
+    metrics = pd.read_csv(paper_run / "metrics.csv")
+    assert len(metrics) == 6 and metrics["roc_auc"].between(0, 1).all()
+    summary = pd.read_csv(paper_run / "metrics_summary.csv").set_index("model")
+    assert summary.loc["A", "n_runs"] == 6 and summary.loc["HGB", "n_runs"] == 6
+    assert summary.loc["A", "accuracy_mean"] == pytest.approx(metrics["accuracy"].mean())
+    for name in ("fig7_history_A.png", "fig8_roc.png", "baseline_hgb_metrics.csv"):
+        assert (paper_run / name).stat().st_size > 0
+    history = pd.read_csv(paper_run / "networks/A/seed0/fold0/history.csv")
+    assert len(history) == 4 and {"loss", "monitor", "agn_completeness"} <= set(history.columns)
+
+
+def test_model_set_round_trip_and_predict(mock, paper_run):
+    catalogue, labelled = mock
+    ms = ModelSet.load(paper_run)
+    assert ms.names == ["A"] and [b.id for b in ms.bands] == list(BANDS)
+    assert "fold-ensemble" in ms.rule and ms.thresholds == {"A": 0.5}
+    assert len(ms.model_set_id) == 64 and len(ms.labels_hash) == 64
+    part = catalogue.iloc[:500].set_index(pd.RangeIndex(1000, 1500))
+    predicted = ms.predict(part)
+    assert list(predicted.columns) == ["p_agn_A", "p_agn_A_std"]
+    assert predicted.index.equals(part.index)
+    assert predicted["p_agn_A"].between(0, 1).all() and (predicted["p_agn_A_std"] >= 0).all()
+    # the ensemble mean is the mean of the member networks, computed independently here
+    import keras
+
+    from nepagn.features import FeatureSpec
+
+    spec = FeatureSpec(bands=BANDS)
+    member = keras.models.load_model(paper_run / "networks/A/seed1/fold2/model.keras", compile=False)
+    mine = np.asarray(member(spec.transform(part.iloc[:5]), training=False)).ravel()
+    assert np.all(
+        np.abs(mine - predicted["p_agn_A"].to_numpy()[:5]) <= 3 * predicted["p_agn_A_std"].to_numpy()[:5] + 1e-6
+    )
+    oof = pd.read_parquet(paper_run / "oof_predictions.parquet")
+    row = oof[(oof["seed"] == 1) & (oof["fold"] == 2)].iloc[0]
+    own = labelled[labelled["source_id"].astype(str) == row["source_id"]]
+    assert float(np.asarray(member(spec.transform(own), training=False)).ravel()[0]) == pytest.approx(
+        row["p_agn"], rel=1e-5
+    )
+
+
+def test_model_set_detects_a_modified_weight_file(paper_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(paper_run, copy)
+    with (copy / "networks/A/seed0/fold1/model.keras").open("ab") as handle:
+        handle.write(b"tampered")
+    with pytest.raises(NepagnError, match="SHA-256"):
+        ModelSet.load(copy)
+
+
+def test_training_is_deterministic_per_seed(mock, paper_run, tmp_path):
+    _, labelled = mock
+    again = train_model_set(
+        labelled, tmp_path / "again", models=("A",), folds=3, seeds=(0, 1), max_epochs=4, bands=BANDS, progress=False
+    )
+    first = pd.read_parquet(paper_run / "oof_predictions.parquet")
+    second = pd.read_parquet(again / "oof_predictions.parquet")
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_strict_protocol_never_monitors_on_the_outer_fold(mock, tmp_path):
+    _, labelled = mock
+    out = train_model_set(
+        labelled,
+        tmp_path / "strict",
+        models=("B",),
+        folds=3,
+        protocol="strict",
+        seeds=(0,),
+        max_epochs=3,
+        bands=BANDS,
+        progress=False,
+        feature_options={"standardise": True},
+    )
+    split = pd.read_parquet(out / "networks/B/seed0/fold1/split.parquet")
+    assert set(split["role"]) == {"train", "inner_monitor", "validation"}
+    folds = pd.read_parquet(out / "folds.parquet")
+    validation = set(folds.loc[folds["fold"] == 1, "source_id"])
+    assert set(split.loc[split["role"] == "validation", "source_id"]) == validation
+    assert not validation & set(split.loc[split["role"] == "inner_monitor", "source_id"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    chosen = [m["threshold"] for m in manifest["members"]]
+    assert manifest["thresholds"]["B"] == pytest.approx(float(np.median(chosen)))
+    spec = json.loads((out / "networks/B/seed0/fold1/feature_spec.json").read_text())
+    assert spec["standardise"] and spec["scale"] is not None
+    assert ModelSet.load(out).predict(labelled.iloc[:20])["p_agn_B"].notna().all()
+
+
+def test_training_on_a_local_cluster_with_processes(mock, dask_client, tmp_path):
+    _, labelled = mock
+    out = train_model_set(
+        labelled,
+        tmp_path / "dask",
+        models=("A", "C"),
+        folds=2,
+        seeds=(0,),
+        client=dask_client,
+        max_epochs=3,
+        bands=BANDS,
+        progress=False,
+    )
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert sorted(zip(metrics["model"], metrics["fold"], strict=True)) == [("A", 0), ("A", 1), ("C", 0), ("C", 1)]
+    assert ModelSet.load(out).names == ["A", "C"]
+
+
+def test_bad_labels_and_existing_output_are_clear_errors(mock, paper_run, tmp_path):
+    _, labelled = mock
+    bad = labelled.copy()
+    bad.loc[0, "label"] = "QSO"
+    with pytest.raises(InputError, match="label"):
+        train_model_set(bad, tmp_path / "bad", models=("A",), folds=3, max_epochs=2, bands=BANDS, progress=False)
+    with pytest.raises(NepagnError, match="already exists"):
+        train_model_set(labelled, paper_run, models=("A",), folds=3, max_epochs=2, bands=BANDS, progress=False)
+    few = labelled[labelled["label"] == "SFG"].head(20).copy()
+    few.loc[few.index[:2], "label"] = "AGN"
+    with pytest.raises(InputError, match="needs >= 3 rows of each class"):
+        train_model_set(few, tmp_path / "few", models=("A",), folds=3, max_epochs=2, bands=BANDS, progress=False)
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "few").exists()
