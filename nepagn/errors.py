@@ -10,8 +10,11 @@ class NepagnError(Exception):
 class InputError(NepagnError):
     """Bad input data: names the file, the column and the problem, with the rows affected."""
 
-    def __init__(self, path: object, problem: str, column: str | None = None, rows: int | None = None):
+    def __init__(
+        self, path: object, problem: str, column: str | None = None, rows: int | None = None, more: str | None = None
+    ):
         self.path, self.column, self.problem, self.rows = str(path), column, problem, rows
         where = f"{self.path}" + (f", column {column!r}" if column else "")
         count = f" ({rows} row{'s' if rows != 1 else ''})" if rows is not None else ""
-        super().__init__(f"{where}: {problem}{count}")
+        # `more`: further problems found in the same input, after the first one's row count
+        super().__init__(f"{where}: {problem}{count}" + (f"; {more}" if more else ""))

@@ -84,7 +84,7 @@ class IngestReport:
             lines.append("no positions in the input: ra/dec are null and _healpix_29 is a row-sequence placeholder")
         if self.rows_quarantined:
             lines.append(f"{self.rows_quarantined} rows quarantined to {self.quarantine_path}:")
-            lines += [f"  column {column!r}: {problem} ({rows} rows)" for column, problem, rows in self.problems]
+            lines += [f"  column {column!r}: {problem} ({_rows(rows)})" for column, problem, rows in self.problems]
         return "\n".join(lines)
 
 
@@ -258,14 +258,21 @@ def _clear_store(store: Path) -> None:
     (store / PARTITION_INFO).unlink(missing_ok=True)
 
 
+def _rows(count: int) -> str:
+    return f"{count} row{'s' if count != 1 else ''}"
+
+
 def _problem_summary(results: Iterable[_ChunkResult], duplicates: RowProblem | None) -> list[tuple[str, str, int]]:
-    """Problems merged over chunks: (column, problem, rows), examples from the first chunk that met them."""
-    merged: dict[tuple[str, str], int] = {}
+    """Problems merged over chunks: (column, problem, rows), with the example of the first chunk that met each."""
+    merged: dict[tuple[str, str], list] = {}
     for result in results:
         for column, problem, rows in result.problems:
             key = (column, problem.split(", e.g.")[0])
-            merged[key] = merged.get(key, 0) + rows
-    summary = [(column, problem, rows) for (column, problem), rows in merged.items()]
+            if key in merged:
+                merged[key][1] += rows
+            else:
+                merged[key] = [problem, rows]
+    summary = [(column, problem, rows) for (column, _), (problem, rows) in merged.items()]
     if duplicates is not None:
         summary.append((duplicates.column, duplicates.problem, duplicates.count))
     return summary
@@ -315,13 +322,10 @@ def ingest(
         problems = _problem_summary(results, duplicates)
         if problems and quarantine is None:
             column, problem, rows = problems[0]
-            others = (
-                ""
-                if len(problems) == 1
-                else f"; and {len(problems) - 1} other problems: "
-                + "; ".join(f"column {c!r}: {p} ({n} rows)" for c, p, n in problems[1:])
-            )
-            raise InputError(input_path, problem + others, column=column, rows=rows)
+            more = "; ".join(f"column {c!r}: {p} ({_rows(n)})" for c, p, n in problems[1:])
+            hint = "pass --quarantine FILE to write failing rows aside with their reasons"
+            more = f"also {more}; {hint}" if more else hint
+            raise InputError(input_path, problem, column=column, rows=rows, more=more)
         failed = []
         for result, offset in zip(results, offsets[:-1], strict=True):
             if len(result.failed):
