@@ -278,6 +278,27 @@ def _problem_summary(results: Iterable[_ChunkResult], duplicates: RowProblem | N
     return summary
 
 
+def _failed_rows(
+    results: list[_ChunkResult], offsets: np.ndarray, duplicates: RowProblem | None, duplicate_ids: frozenset
+) -> pd.DataFrame:
+    """Every failing row (checks failed in pass 1, and all rows of duplicated ids) with input_row and reason."""
+    failed = []
+    for result, offset in zip(results, offsets[:-1], strict=True):
+        if len(result.failed):
+            failed.append(result.failed.assign(**{INPUT_ROW: result.failed[_CHUNK_ROW] + offset}))
+        if duplicate_ids and result.scratch is not None:
+            dups = _read_scratch([result.scratch], ds.field(SOURCE_ID).isin(list(duplicate_ids)))
+            reason = f"column {SOURCE_ID!r}: {duplicates.problem}"
+            if len(dups):
+                failed.append(
+                    dups.drop(columns=[HEALPIX_29]).assign(**{INPUT_ROW: dups[_CHUNK_ROW] + offset, REASON: reason})
+                )
+    if not failed:
+        return pd.DataFrame()
+    frame = pd.concat(failed, ignore_index=True).drop(columns=[_CHUNK_ROW]).sort_values(INPUT_ROW, ignore_index=True)
+    return frame[[INPUT_ROW, REASON] + [c for c in frame.columns if c not in (INPUT_ROW, REASON)]]
+
+
 def ingest(
     input_path: str | Path,
     cmap: ColumnMap,
@@ -326,27 +347,10 @@ def ingest(
             hint = "pass --quarantine FILE to write failing rows aside with their reasons"
             more = f"also {more}; {hint}" if more else hint
             raise InputError(input_path, problem, column=column, rows=rows, more=more)
-        failed = []
-        for result, offset in zip(results, offsets[:-1], strict=True):
-            if len(result.failed):
-                failed.append(result.failed.assign(**{INPUT_ROW: result.failed[_CHUNK_ROW] + offset}))
-        if duplicate_ids:
-            reason = f"column {SOURCE_ID!r}: {duplicates.problem}"
-            for result, offset in zip(results, offsets[:-1], strict=True):
-                dups = (
-                    _read_scratch([result.scratch], ds.field(SOURCE_ID).isin(list(duplicate_ids)))
-                    if (result.scratch is not None)
-                    else pd.DataFrame()
-                )
-                if len(dups):
-                    failed.append(
-                        dups.drop(columns=[HEALPIX_29]).assign(**{INPUT_ROW: dups[_CHUNK_ROW] + offset, REASON: reason})
-                    )
-        rows_quarantined = int(sum(len(frame) for frame in failed))
-        if failed:
-            frame = pd.concat(failed, ignore_index=True).drop(columns=[_CHUNK_ROW]).sort_values(INPUT_ROW)
-            frame = frame[[INPUT_ROW, REASON] + [c for c in frame.columns if c not in (INPUT_ROW, REASON)]]
-            _write_quarantine(quarantine, frame)
+        failed = _failed_rows(results, offsets, duplicates, duplicate_ids)
+        rows_quarantined = len(failed)
+        if rows_quarantined:
+            _write_quarantine(quarantine, failed)
             log.warning("%d rows quarantined to %s", rows_quarantined, quarantine)
         files = [r.scratch for r in results if r.scratch is not None]
         keep = ~duplicated
@@ -394,23 +398,31 @@ def ingest(
     for order, _ in keys:
         orders[order] = orders.get(order, 0) + 1
     report = IngestReport(
-        input_path,
-        store,
-        rows_read,
-        rows_written,
-        rows_quarantined,
-        len(keys),
-        orders,
-        problems if rows_quarantined else [],
-        quarantine if rows_quarantined else None,
-        cmap.has_positions,
-        time.perf_counter() - started,
+        input_path=input_path,
+        store_path=store,
+        rows_read=rows_read,
+        rows_written=rows_written,
+        rows_quarantined=rows_quarantined,
+        partitions=len(keys),
+        orders=orders,
+        problems=problems if rows_quarantined else [],
+        quarantine_path=quarantine if rows_quarantined else None,
+        positions=cmap.has_positions,
+        seconds=time.perf_counter() - started,
     )
     log.info(report.summary())
     return report
 
 
-def _positionless(client, results, duplicated, store, max_rows, duplicate_ids, progress):
+def _positionless(
+    client,
+    results: list[_ChunkResult],
+    duplicated: np.ndarray,
+    store: Path,
+    max_rows: int,
+    duplicate_ids: frozenset,
+    progress: bool,
+) -> tuple[list[int], list[tuple[int, int]]]:
     """Pass 2 for inputs without positions: consecutive blocks of rows, in input order, one per pixel."""
     pieces_per_chunk = []  # (scratch file, rows kept) in input order
     start = 0

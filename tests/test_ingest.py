@@ -132,8 +132,8 @@ def test_lsdb_pandas_and_pyarrow_read_the_ingested_rows(tmp_path, cmap):
 
 def test_dask_ingest_is_identical_to_in_process(tmp_path, cmap, dask_client):
     source = write_input(survey(), tmp_path / "in.parquet")
-    ingest(source, cmap, tmp_path / "local", max_rows_per_partition=700, chunk_rows=700)
-    report = ingest(source, cmap, tmp_path / "dask", max_rows_per_partition=700, chunk_rows=700, client=dask_client)
+    ingest(source, cmap, tmp_path / "local", max_rows_per_partition=700, chunk_rows=300)
+    report = ingest(source, cmap, tmp_path / "dask", max_rows_per_partition=700, chunk_rows=300, client=dask_client)
     assert report.rows_written == 3000
     assert open_store(tmp_path / "dask").snapshot_id == open_store(tmp_path / "local").snapshot_id
 
@@ -266,3 +266,24 @@ def test_cli_ingest_success_and_one_line_error(tmp_path, cmap, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("nepagn ingest: error:") and "hsc_g_mag" in err[-1] and "(1 row)" in err[-1]
+
+
+def test_positionless_duplicates_quarantined_to_parquet(tmp_path, poliszczuk_csv):
+    raw = pd.read_csv(poliszczuk_csv, dtype=str)
+    raw.loc[1000, "AKR_ID"] = raw.loc[3, "AKR_ID"]
+    source = tmp_path / "dup.parquet"
+    raw.to_parquet(source, row_group_size=300)  # six read chunks
+    cmap = ColumnMap.load(catalogs_dir() / "columns" / "poliszczuk2021.toml")
+    report = ingest(
+        source,
+        cmap,
+        tmp_path / "store",
+        max_rows_per_partition=400,
+        quarantine_path=tmp_path / "q.parquet",
+        chunk_rows=300,
+    )
+    rejected = pd.read_parquet(tmp_path / "q.parquet")
+    assert rejected["input_row"].tolist() == [3, 1000] and report.rows_written == 1545
+    frame = store_frame(tmp_path / "store")
+    expected = raw.drop(index=[3, 1000])["AKR_ID"].tolist()
+    assert frame["source_id"].tolist() == expected  # input order kept across blocks and chunks
