@@ -35,3 +35,43 @@ def dask_client():
     yield client
     client.close()
     cluster.close()
+
+
+# --- build-catalogue fixtures (issue 5): a tiny mock store, a tiny model set, a reference build ---
+
+
+@pytest.fixture(scope="session")
+def tiny_mock_store(tmp_path_factory) -> Path:
+    """A 1,500-source mock ingested into a HATS store of small partitions (no cluster needed)."""
+    from nepagn.columnmap import ColumnMap
+    from nepagn.ingest import ingest
+    from nepagn.resources import catalogs_dir
+    from nepagn.simulate import simulate_catalogue
+
+    root = tmp_path_factory.mktemp("tiny_mock")
+    simulate_catalogue(n_sources=1500, seed=1).to_parquet(root / "mock.parquet", index=False)
+    cmap = ColumnMap.load(catalogs_dir() / "columns" / "mock.toml")
+    ingest(root / "mock.parquet", cmap, root / "store", max_rows_per_partition=500)
+    return root / "store"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_set(tiny_mock_store, dask_client, tmp_path_factory) -> Path:
+    """Models A, B, C trained quickly (2 folds, 3 epochs, on the LocalCluster) on the tiny mock's labels: a MODELDIR."""
+    from nepagn.model.training import train_model_set
+    from nepagn.store import open_store
+
+    store = open_store(tiny_mock_store)
+    frame = store.to_dask().compute(scheduler="synchronous")
+    out = tmp_path_factory.mktemp("tiny_models") / "models"
+    return train_model_set(frame[frame["label"].notna()], out, folds=2, max_epochs=3, client=dask_client,
+                           progress=False)
+
+
+@pytest.fixture(scope="session")
+def reference_build(tiny_mock_store, tiny_model_set, dask_client, tmp_path_factory):
+    """build-catalogue of the tiny mock on the LocalCluster: the result other runs must equal."""
+    from nepagn.pipeline.build import build_catalogue
+
+    out = tmp_path_factory.mktemp("reference_build") / "out"
+    return build_catalogue(tiny_mock_store, tiny_model_set, out, dask_client)

@@ -24,6 +24,7 @@ from typing import Any
 
 from nepagn.errors import NepagnError
 from nepagn.pipeline.catalogue_schema import catalogue_columns
+from nepagn.pipeline.model_info import read_model_set_info
 from nepagn.pipeline.outputs import read_partitions, write_fits, write_voparquet
 from nepagn.pipeline.partition_task import (
     PartitionJob,
@@ -105,12 +106,10 @@ def build_catalogue(
     others remain (what an interrupted build leaves behind; a rerun resumes).
     provenance_extra: input description (file checksum, column map), training settings, configs.
     """
-    from nepagn.model.inference import ModelSet
-
     started = utc_now()
     out_dir = Path(out_dir).resolve()
     store = open_store(store_path)
-    model_set = ModelSet.load(modeldir)
+    model_set = read_model_set_info(modeldir)
     models = list(model_set.names)
     preprocess_config = preprocess_config or PreprocessConfig()
     settings = {"preprocess": preprocess_config.to_dict(), "sky_map_order": SKY_MAP_ORDER}
@@ -170,7 +169,7 @@ def build_catalogue(
                "partitions": len(store.partitions), **(provenance_extra or {}).get("input", {})},
         column_map=(provenance_extra or {}).get("column_map"),
         models={"modeldir": str(Path(modeldir).resolve()), "names": models,
-                "file_sha256": dict(getattr(model_set, "file_hashes", {}) or {}),
+                "rule": model_set.rule, "thresholds": model_set.thresholds, "file_sha256": model_set.file_hashes,
                 **(provenance_extra or {}).get("models", {})},
         configs={"pipeline": settings, **(provenance_extra or {}).get("configs", {})},
         started_utc=started,

@@ -22,7 +22,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from nepagn.schema import Column, column_metadata
-from nepagn.voparquet import with_voparquet_metadata
+from nepagn.voparquet import string_lengths, with_voparquet_metadata
 
 FITS_COMMENT_WIDTH = 68
 
@@ -54,7 +54,12 @@ def write_voparquet(
     if not partition_files:
         raise ValueError(f"{dest}: no partitions to write")
     schema = pq.read_schema(partition_files[0]).remove_metadata()
-    schema = with_voparquet_metadata(schema, column_metadata(columns))
+    text = [field.name for field in schema if pa.types.is_string(field.type) or pa.types.is_large_string(field.type)]
+    lengths: dict[str, int] = {}
+    for path in partition_files:  # the longest text values: VOTable arraysize 'N*' (astropy's reader needs N)
+        for name, length in string_lengths(pq.read_table(path, columns=text)).items():
+            lengths[name] = max(length, lengths.get(name, 1))
+    schema = with_voparquet_metadata(schema, column_metadata(columns), lengths)
     schema = schema.with_metadata({**schema.metadata, **extra_metadata})
     rows = 0
     with atomic_path(dest) as tmp:

@@ -1,0 +1,56 @@
+"""What the client needs to know about a MODELDIR, read from its manifest without loading TensorFlow.
+
+A thin adapter over nepagn.model's manifest.json (the workers load the networks with
+nepagn.model.inference.ModelSet): model names, thresholds, model-set id and file SHA-256s,
+with every listed file checked against its hash before the build starts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from nepagn.errors import NepagnError
+from nepagn.model.modeldir import MANIFEST
+from nepagn.pipeline.provenance import sha256_file
+
+
+@dataclass(frozen=True)
+class ModelSetInfo:
+    """Names (e.g. A, B, C), decision thresholds, id, rule and file hashes of a model set."""
+
+    path: Path
+    names: tuple[str, ...]
+    thresholds: dict[str, float]
+    model_set_id: str
+    rule: str
+    file_hashes: dict[str, str]
+
+
+def read_model_set_info(modeldir: str | Path) -> ModelSetInfo:
+    """Read MODELDIR/manifest.json and verify every listed file's SHA-256; NepagnError if anything is off."""
+    root = Path(modeldir)
+    path = root / MANIFEST
+    if not path.is_file():
+        raise NepagnError(f"{root}: not a model set (no {MANIFEST}); train one with `nepagn train`")
+    try:
+        manifest = json.loads(path.read_text())
+        names = tuple(manifest["models"])
+        info = ModelSetInfo(
+            path=root.resolve(),
+            names=names,
+            thresholds={name: float(manifest["thresholds"][name]) for name in names},
+            model_set_id=str(manifest["model_set_id"]),
+            rule=str(manifest.get("rule", "")),
+            file_hashes=dict(manifest["file_hashes"]),
+        )
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise NepagnError(f"{path}: not a valid model-set manifest ({exc})") from exc
+    for relative, expected in info.file_hashes.items():
+        member = root / relative
+        if not member.is_file():
+            raise NepagnError(f"{member}: listed in the manifest but missing")
+        if sha256_file(member) != expected:
+            raise NepagnError(f"{member}: SHA-256 differs from the manifest; the model set was modified")
+    return info

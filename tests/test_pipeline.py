@@ -1,0 +1,173 @@
+"""build-catalogue on a real LocalCluster: row conservation, consensus, readback, provenance, resume."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from nepagn.pipeline.build import BuildInterrupted, build_catalogue
+from nepagn.pipeline.catalogue_schema import class_column, p_agn_column
+from nepagn.pipeline.partition_task import model_loads
+from nepagn.pipeline.provenance import PROVENANCE_KEY
+from nepagn.pipeline.summary import partition_counts
+from nepagn.preprocess import PreprocessConfig, preprocess
+from nepagn.store import open_store
+
+MODELS = ["A", "B", "C"]
+
+
+@pytest.fixture(scope="module")
+def catalogue(reference_build) -> pd.DataFrame:
+    return pd.read_parquet(reference_build.parquet)
+
+
+@pytest.fixture(scope="module")
+def store_frame(tiny_mock_store) -> pd.DataFrame:
+    return open_store(tiny_mock_store).to_dask().compute(scheduler="synchronous")
+
+
+def _data(path) -> pd.DataFrame:
+    """A catalogue file's rows in a canonical order, for comparing builds."""
+    return pd.read_parquet(path).sort_values("source_id", ignore_index=True)
+
+
+def test_every_input_source_exactly_once(catalogue, store_frame):
+    assert len(catalogue) == len(store_frame)
+    assert catalogue["source_id"].is_unique
+    assert set(catalogue["source_id"]) == set(store_frame["source_id"])
+    merged = store_frame.merge(catalogue, on="source_id", suffixes=("_in", ""))
+    np.testing.assert_array_equal(merged["ra_in"], merged["ra"])
+    np.testing.assert_array_equal(merged["_healpix_29_in"], merged["_healpix_29"])
+
+
+def test_status_and_redshift_follow_preprocess(catalogue, store_frame):
+    expected = preprocess(store_frame).set_index("source_id")
+    got = catalogue.set_index("source_id").loc[expected.index]
+    assert (got["status"] == expected["status"]).all()
+    np.testing.assert_array_equal(got["z_used"].to_numpy(), expected["z_used"].to_numpy())
+    assert set(catalogue["status"]) <= {"classified", "star", "no_redshift", "labelled"}
+    assert {"classified", "star", "labelled"} <= set(catalogue["status"])
+    assert (catalogue["training_object"] == (catalogue["status"] == "labelled")).all()
+    assert (catalogue.loc[catalogue["status"] == "labelled", "label"].notna()).all()
+
+
+def test_consensus_is_consistent_with_per_model_classes(catalogue, tiny_model_set):
+    from nepagn.model.inference import ModelSet
+
+    thresholds = ModelSet.load(tiny_model_set).thresholds
+    classified = catalogue["status"].isin(["classified", "labelled"])
+    done = catalogue[classified]
+    votes = sum((done[class_column(m)] == "AGN").astype(int) for m in MODELS)
+    assert (done["n_agn_votes"].astype(int) == votes).all()
+    assert (done["consensus_class"] == np.where(votes >= 2, "AGN", "SFG")).all()
+    assert (done["unanimous"] == votes.isin([0, 3])).all()
+    np.testing.assert_allclose(done["p_agn_mean"], done[[p_agn_column(m) for m in MODELS]].mean(axis=1))
+    for m in MODELS:
+        assert (done[class_column(m)] == np.where(done[p_agn_column(m)] >= thresholds[m], "AGN", "SFG")).all()
+        assert done[f"p_agn_{m}_std"].notna().all()
+    rest = catalogue[~classified]
+    assert rest[[p_agn_column(m) for m in MODELS] + ["n_agn_votes", "consensus_class", "unanimous"]].isna().all().all()
+
+
+def test_provenance_per_row_and_per_catalogue(reference_build, catalogue, tiny_model_set, tiny_mock_store):
+    manifest = json.loads((tiny_model_set / "manifest.json").read_text())
+    assert (catalogue["run_id"] == reference_build.run_id).all()
+    assert (catalogue["model_set_id"] == manifest["model_set_id"]).all()
+    record = json.loads((reference_build.out_dir / "provenance.json").read_text())
+    assert record["run_id"] == reference_build.run_id
+    assert record["input"]["snapshot_id"] == open_store(tiny_mock_store).snapshot_id
+    assert record["models"]["file_sha256"] == manifest["file_hashes"]
+    assert {"nepagn", "dask", "distributed", "tensorflow", "keras"} <= set(record["software"])
+    assert record["started_utc"] <= record["finished_utc"]
+    in_parquet = json.loads(pq.read_schema(reference_build.parquet).metadata[PROVENANCE_KEY])
+    assert in_parquet["run_id"] == record["run_id"] and in_parquet["models"] == record["models"]
+
+
+def test_readback_by_pandas_pyarrow_astropy_and_lsdb(reference_build, catalogue):
+    import lsdb
+    from astropy.io import fits
+    from astropy.table import Table
+
+    table = pq.read_table(reference_build.parquet)
+    assert table.num_rows == len(catalogue)
+    assert b"IVOA.VOTable-Parquet.content" in table.schema.metadata
+
+    fits_table = Table.read(reference_build.fits)
+    assert len(fits_table) == len(catalogue)
+    assert str(fits_table["ra"].unit) == "deg"
+    ids = np.char.decode(np.asarray(fits_table["source_id"]), "ascii")
+    np.testing.assert_array_equal(ids, catalogue["source_id"].to_numpy(dtype=str))
+    header = fits.getheader(reference_build.fits, 1)
+    index = fits_table.colnames.index("p_agn_A") + 1
+    assert header[f"TCOMM{index}"].startswith("AGN probability from Model A")
+    assert header["RUN_ID"] == reference_build.run_id
+    votes = np.ma.filled(fits_table["n_agn_votes"], -1)
+    np.testing.assert_array_equal(votes, catalogue["n_agn_votes"].fillna(-1).to_numpy(dtype=int))
+
+    hats = lsdb.open_catalog(reference_build.catalogue_dir).compute()
+    assert len(hats) == len(catalogue)
+    assert set(hats["source_id"]) == set(catalogue["source_id"])
+
+
+def test_summary_counts_match_the_catalogue(reference_build, catalogue):
+    summary = json.loads((reference_build.out_dir / "summary.json").read_text())
+    expected = partition_counts(catalogue, MODELS)
+    assert summary["rows"] == len(catalogue)
+    assert summary["status"] == expected["status"]
+    table2 = summary["inference_set"]["table2"]
+    inference = catalogue[catalogue["status"] == "classified"]
+    for m in MODELS:
+        assert table2[m]["AGN"] == int((inference[class_column(m)] == "AGN").sum())
+        assert table2[m]["AGN"] + table2[m]["SFG"] == len(inference)
+    assert sum(summary["inference_set"]["votes"].values()) == len(inference)
+    assert "Table 2" in (reference_build.out_dir / "summary.md").read_text()
+    for name in ("agreement.png", "agn_fraction_map.png"):
+        assert (reference_build.out_dir / "figures" / name).stat().st_size > 1000
+
+
+def test_each_worker_loads_the_model_set_once(reference_build, dask_client):
+    loads = dask_client.run(model_loads)
+    per_worker = [counts.get(reference_build.model_set_id, 0) for counts in loads.values()]
+    assert max(per_worker) == 1  # several partitions per worker, one load per worker process
+
+
+def test_interrupted_build_resumes_and_equals_a_clean_build(reference_build, tiny_mock_store, tiny_model_set,
+                                                            dask_client, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(BuildInterrupted, match="rerun"):
+        build_catalogue(tiny_mock_store, tiny_model_set, out, dask_client, limit_partitions=3)
+    assert not (out / "catalogue.parquet").exists()
+    assert not (out / "catalogue" / "properties").exists()  # the HATS store does not read as complete
+    done_before = {p.name for p in (out / ".build" / "done").iterdir()}
+    assert len(done_before) == 3
+
+    resumed = build_catalogue(tiny_mock_store, tiny_model_set, out, dask_client)
+    total = len(open_store(tiny_mock_store).partitions)
+    assert len(resumed.reused) == 3 and len(resumed.computed) == total - 3
+    recorded = json.loads((out / "provenance.json").read_text())["execution"]
+    assert len(recorded["partitions_computed"]) == total - 3
+    assert {f"Norder={o}_Npix={p}.json" for o, p in recorded["partitions_reused"]} == done_before
+    pd.testing.assert_frame_equal(_data(resumed.parquet), _data(reference_build.parquet))
+
+
+def test_changed_partition_or_config_is_recomputed(reference_build, tiny_mock_store, tiny_model_set, dask_client,
+                                                   tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(reference_build.out_dir, out)
+    # a damaged output partition is rebuilt, the others reused
+    first = sorted((out / "catalogue" / "dataset").rglob("Npix=*.parquet"))[0]
+    first.write_bytes(b"not parquet")
+    again = build_catalogue(tiny_mock_store, tiny_model_set, out, dask_client)
+    assert len(again.computed) == 1
+    pd.testing.assert_frame_equal(_data(again.parquet), _data(reference_build.parquet))
+    # another star rule changes every partition's key
+    no_stars = build_catalogue(tiny_mock_store, tiny_model_set, out, dask_client,
+                               preprocess_config=PreprocessConfig(star_rule="none"))
+    assert not no_stars.reused and no_stars.run_id != reference_build.run_id
+    statuses = set(pd.read_parquet(no_stars.parquet, columns=["status"])["status"])
+    assert "star" not in statuses
