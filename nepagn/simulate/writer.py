@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from xml.etree import ElementTree
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -117,7 +118,7 @@ def _astropy_table(frame: pd.DataFrame, columns: list[Column]):
     for name in frame.columns:
         series = frame[name]
         if isinstance(series.dtype, pd.StringDtype) or series.dtype == object:
-            table[name] = series.fillna("").astype(str).to_numpy()
+            table[name] = np.array(series.fillna("").astype(str).tolist(), dtype=str)  # fixed width for FITS
         else:
             table[name] = series.to_numpy()
     for column in columns:
