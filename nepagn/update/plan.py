@@ -1,0 +1,221 @@
+"""Decide what an update changes: which rows are new, which replace a stored source, which are unchanged,
+and which HEALPix partition each changed row goes to (existing, split, or new for a new sky area).
+
+Content decides: an incoming row whose values equal the stored row (every column, nulls equal) is
+unchanged and touches nothing, so applying the same update twice is a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from nepagn.errors import InputError, NepagnError
+from nepagn.ingest import COUNT_ORDER
+from nepagn.schema import HEALPIX_29, SOURCE_ID
+from nepagn.store import Store, pixel_of
+from nepagn.update.inputs import UpdateInput
+
+log = logging.getLogger(__name__)
+
+INPUT_ID = "input_id"
+Key = tuple[int, int]
+
+
+@dataclass
+class SourcePlan:
+    """What applying one update to a store means, partition by partition."""
+
+    columns: list[str]  # the store's columns after the update (new bands and input_id appended)
+    dtypes: dict[str, object]
+    incoming: dict[Key, pd.DataFrame] = field(default_factory=dict)  # rows to write, by target partition
+    removals: dict[Key, set[str]] = field(default_factory=dict)  # ids leaving each existing partition
+    new_partitions: list[Key] = field(default_factory=list)  # partitions for sky areas the store did not cover
+    new_ids: list[str] = field(default_factory=list)
+    updated_ids: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    base_input_id: str = "base"
+
+    @property
+    def touched(self) -> set[Key]:
+        """Existing or new partitions whose rows change."""
+        return set(self.incoming) | set(self.removals)
+
+    @property
+    def schema_changed(self) -> bool:
+        return bool(self.added_columns)
+
+    added_columns: list[str] = field(default_factory=list)
+
+    @property
+    def changes_rows(self) -> bool:
+        return bool(self.new_ids or self.updated_ids)
+
+    def record(self) -> dict:
+        """JSON-ready summary of the plan."""
+        return {
+            "rows_new": len(self.new_ids),
+            "rows_updated": len(self.updated_ids),
+            "rows_unchanged": self.unchanged,
+            "columns_added": list(self.added_columns),
+            "partitions_touched": sorted(list(key) for key in self.touched),
+            "partitions_new_sky": sorted(list(key) for key in self.new_partitions),
+        }
+
+
+def locate_sources(store: Store) -> pd.DataFrame:
+    """source_id -> (order, pixel) of every stored row, reading only the id column."""
+    parts = []
+    for partition in store.partitions:
+        ids = pq.read_table(partition.path, columns=[SOURCE_ID]).column(0).to_pandas()
+        parts.append(pd.DataFrame({SOURCE_ID: ids.astype(str), "order": partition.order, "pixel": partition.pixel}))
+    return pd.concat(parts, ignore_index=True).set_index(SOURCE_ID)
+
+
+def containing_partition(healpix: np.ndarray, keys: list[Key]) -> list[Key | None]:
+    """For each `_healpix_29` index, the existing partition (order, pixel) containing it, or None."""
+    found: list[Key | None] = [None] * len(healpix)
+    by_order: dict[int, set[int]] = defaultdict(set)
+    for order, pixel in keys:
+        by_order[order].add(pixel)
+    for order, pixels in by_order.items():
+        pix = pixel_of(healpix, order)
+        hits = np.flatnonzero(np.isin(pix, list(pixels)))
+        for index in hits:
+            found[index] = (order, int(pix[index]))
+    return found
+
+
+def place_new_sky(healpix: np.ndarray, existing: list[Key], max_rows: int) -> list[Key]:
+    """Partitions for rows outside every existing partition: the lowest order at which a pixel holds at
+    most `max_rows` of them and contains no existing partition (HATS partitions never overlap)."""
+    placed: list[Key] = []
+    pending = np.asarray(healpix, dtype=np.int64)
+    for order in range(COUNT_ORDER + 1):
+        if not len(pending):
+            return placed
+        pix = pixel_of(pending, order)
+        pixels, inverse, counts = np.unique(pix, return_inverse=True, return_counts=True)
+        blocked = {p >> (2 * (o - order)) for o, p in existing if o > order}
+        ok = (counts <= max_rows) & ~np.isin(pixels, list(blocked))
+        placed += [(order, int(p)) for p in pixels[ok]]
+        pending = pending[~ok[inverse]]
+    if len(pending):
+        raise InputError("<positions>", f"more than {max_rows} new rows share one HEALPix pixel at order {COUNT_ORDER}")
+    return placed
+
+
+def _same(left: pd.Series, right: pd.Series) -> np.ndarray:
+    """Elementwise equality with nulls equal to nulls."""
+    left_na, right_na = left.isna().to_numpy(), right.isna().to_numpy()
+    equal = (left.to_numpy(dtype=object) == right.to_numpy(dtype=object)) & ~left_na & ~right_na
+    return equal | (left_na & right_na)
+
+
+def store_dtypes(store: Store, added: list[str]) -> dict[str, object]:
+    """pandas dtypes of the store's columns after the update (float32 bands, string input_id)."""
+    dtypes = dict(store.schema.empty_table().to_pandas().dtypes)
+    for name in added:
+        dtypes[name] = "string" if name == INPUT_ID else "float32"
+    return dtypes
+
+
+def conform_rows(frame: pd.DataFrame, columns: list[str], dtypes: dict[str, object]) -> pd.DataFrame:
+    """`frame` with exactly `columns` in order and the store's dtypes; absent columns as nulls."""
+    out = {}
+    for name in columns:
+        if name in frame.columns:
+            out[name] = frame[name].astype(dtypes[name])
+        else:
+            out[name] = pd.Series(pd.NA if dtypes[name] == "string" else np.nan, index=frame.index).astype(dtypes[name])
+    return pd.DataFrame(out, index=frame.index).reset_index(drop=True)
+
+
+def plan_sources(store: Store, update: UpdateInput, max_rows: int) -> SourcePlan:
+    """Compare the update's rows with the store's and decide where every new or changed row goes."""
+    if not store.has_positions:
+        raise NepagnError(f"{store.path}: a store ingested without positions cannot be updated by sky partition")
+    added = [name for name in update.carried if name not in store.columns]
+    if INPUT_ID not in store.columns:
+        added.append(INPUT_ID)
+    columns = store.columns + added
+    dtypes = store_dtypes(store, added)
+    plan = SourcePlan(columns, dtypes, added_columns=added)
+    plan.base_input_id = f"{store.properties.get('nepagn_input', 'base')}@base"
+    rows = update.rows.copy()
+    rows[SOURCE_ID] = rows[SOURCE_ID].astype(str)
+    located = locate_sources(store)
+    known = rows[SOURCE_ID].isin(located.index).to_numpy()
+    if not update.has_positions and (~known).any():
+        example = rows.loc[~known, SOURCE_ID].iloc[0]
+        raise InputError(
+            update.path,
+            f"source ids not in the store (e.g. {example!r}) and the column map gives no position: a positionless "
+            "update can only change stored sources",
+            column=SOURCE_ID,
+            rows=int((~known).sum()),
+        )
+    new_rows = conform_rows(rows[~known], columns, dtypes)
+    changed_rows, removals = _changed_existing(store, rows[known], located, update, columns, dtypes)
+    plan.unchanged = int(known.sum()) - len(changed_rows)
+    plan.new_ids = new_rows[SOURCE_ID].tolist()
+    plan.updated_ids = changed_rows[SOURCE_ID].tolist()
+    plan.removals = removals
+    incoming = pd.concat([new_rows, changed_rows], ignore_index=True)
+    if not len(incoming):
+        return plan
+    incoming[INPUT_ID] = pd.Series(update.input_id, index=incoming.index, dtype="string")
+    _assign_targets(plan, store, incoming, max_rows)
+    log.info("plan: %d new, %d updated, %d unchanged rows; %d partitions touched", len(plan.new_ids),
+             len(plan.updated_ids), plan.unchanged, len(plan.touched))
+    return plan
+
+
+def _changed_existing(store, rows, located, update, columns, dtypes) -> tuple[pd.DataFrame, dict[Key, set[str]]]:
+    """Stored rows with the update's carried columns replaced, kept only where something differs."""
+    if not len(rows):
+        return conform_rows(rows, columns, dtypes), {}
+    where = located.loc[rows[SOURCE_ID].to_numpy()]
+    by_partition = {(p.order, p.pixel): p for p in store.partitions}
+    changed, removals = [], {}
+    for (order, pixel), ids in where.groupby(["order", "pixel"]).groups.items():
+        key = (int(order), int(pixel))
+        stored = store.read_partition(by_partition[key])
+        stored[SOURCE_ID] = stored[SOURCE_ID].astype(str)
+        stored = conform_rows(stored[stored[SOURCE_ID].isin(set(ids))], columns, dtypes).set_index(SOURCE_ID)
+        incoming = rows[rows[SOURCE_ID].isin(set(ids))].set_index(SOURCE_ID).loc[stored.index]
+        merged = stored.copy()
+        for name in update.carried:
+            if name != SOURCE_ID:
+                merged[name] = incoming[name].astype(dtypes[name]).to_numpy()
+        differs = np.zeros(len(merged), dtype=bool)
+        for name in columns:
+            if name not in (SOURCE_ID, INPUT_ID):
+                differs |= ~_same(merged[name], stored[name])
+        if differs.any():
+            changed.append(merged[differs].reset_index())
+            removals[key] = set(merged.index[differs])
+    frame = pd.concat(changed, ignore_index=True) if changed else rows.iloc[:0]
+    return conform_rows(frame, columns, dtypes), removals
+
+
+def _assign_targets(plan: SourcePlan, store: Store, incoming: pd.DataFrame, max_rows: int) -> None:
+    """Group incoming rows by the partition that will hold them (new sky areas get new partitions)."""
+    keys = [(p.order, p.pixel) for p in store.partitions]
+    healpix = incoming[HEALPIX_29].to_numpy(dtype=np.int64)
+    targets = containing_partition(healpix, keys)
+    orphan = np.array([t is None for t in targets])
+    if orphan.any():
+        plan.new_partitions = place_new_sky(healpix[orphan], keys, max_rows)
+        orphan_targets = containing_partition(healpix[orphan], plan.new_partitions)
+        for index, target in zip(np.flatnonzero(orphan), orphan_targets, strict=True):
+            targets[index] = target
+    groups: dict[Key, list[int]] = defaultdict(list)
+    for index, target in enumerate(targets):
+        groups[target].append(index)
+    plan.incoming = {key: incoming.iloc[indices].reset_index(drop=True) for key, indices in groups.items()}

@@ -1,0 +1,172 @@
+"""`update_catalogue`: apply one update file to a store and write the next catalogue version (or nothing,
+when content hashes show nothing changed). The order of steps makes every failure harmless:
+nothing the previous version needs is modified until the new store and catalogue are complete, and
+versions.json, rewritten atomically, is the commit point.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nepagn.errors import NepagnError
+from nepagn.pipeline.provenance import utc_now
+from nepagn.store import open_store
+from nepagn.update import apply_sources, bands, catalogue, labels, versions
+from nepagn.update.inputs import read_update
+from nepagn.update.plan import plan_sources
+
+log = logging.getLogger(__name__)
+
+MODELS_DIR = "models"
+
+
+@dataclass
+class UpdateResult:
+    """What an update did: the version it wrote (or the unchanged current one), rows and partitions touched."""
+
+    out_dir: Path
+    version: int
+    created: bool
+    changes: dict[str, Any] = field(default_factory=dict)
+    computed: list[tuple[int, int]] = field(default_factory=list)
+    reused: list[tuple[int, int]] = field(default_factory=list)
+    splits: dict[str, list] = field(default_factory=dict)
+    labels: labels.LabelStatus | None = None
+    new_bands: list[str] = field(default_factory=list)
+    modeldir: Path | None = None
+
+    def summary(self) -> str:
+        """A few lines for the terminal."""
+        if not self.created:
+            return f"nothing changed: catalogue version {self.version} is current ({self.out_dir})"
+        lines = [
+            f"catalogue version {self.version} written to {self.out_dir / versions.CURRENT_LINK}: "
+            f"{self.changes.get('rows_new', 0)} new, {self.changes.get('rows_updated', 0)} updated, "
+            f"{self.changes.get('rows_unchanged', 0)} unchanged rows; {len(self.computed)} partitions recomputed, "
+            f"{len(self.reused)} reused",
+        ]
+        if self.splits:
+            lines.append(f"partitions split: {self.splits}")
+        if self.new_bands:
+            lines.append(f"new bands in the store: {', '.join(self.new_bands)} (existing models ignore them; "
+                         "see docs/update.md to train models that use them)")
+        if self.labels is not None:
+            lines.append(self.labels.message())
+        return "\n".join(lines)
+
+
+def prepare_index(out_dir: Path, store_path: Path, client) -> dict[str, Any]:
+    """The versions index (created from the build-catalogue output on the first update); cleans failed leftovers."""
+    apply_sources.recover_swap(store_path)
+    apply_sources.remove_stale_staging(store_path)
+    index = versions.load_index(out_dir)
+    if index is None:
+        index = catalogue.bootstrap_index(out_dir, store_path, client)
+        versions.write_index(out_dir, index)
+    versions.remove_incomplete(out_dir, index)
+    return index
+
+
+def update_catalogue(
+    store_path: str | Path,
+    out_dir: str | Path,
+    add: str | Path,
+    columns: str | Path,
+    client,
+    models: str | Path | None = None,
+    retrain: bool = False,
+    band_registry: str | Path | None = None,
+    quarantine: str | Path | None = None,
+    max_epochs: int | None = None,
+    progress: bool = False,
+    limit_partitions: int | None = None,
+) -> UpdateResult:
+    """Apply the update file `add` (read through column map `columns`) to the store and the catalogue in OUTDIR."""
+    store_path, out_dir = Path(store_path).resolve(), Path(out_dir).resolve()
+    index = prepare_index(out_dir, store_path, client)
+    current = versions.current_entry(index)
+    before = open_store(store_path)
+    stored_bands = before.path / apply_sources.EXTRA_BANDS_FILE
+    extra = bands.merge_band_rows(stored_bands if stored_bands.is_file() else None, band_registry)
+    registry_file = band_registry or (stored_bands if stored_bands.is_file() else None)
+    if extra:
+        scratch_registry = out_dir / f".bands-{uuid.uuid4().hex[:8]}.csv"
+        scratch_registry.write_text(bands.registry_text(extra))
+        registry_file = scratch_registry
+    bands.activate(registry_file if extra else None, client)
+    try:
+        return _update(store_path, out_dir, index, current, before, add, columns, client, models, retrain, extra,
+                       quarantine, max_epochs, progress, limit_partitions)
+    finally:
+        if extra:
+            stored = store_path / apply_sources.EXTRA_BANDS_FILE
+            bands.activate(stored if stored.is_file() else None, client)
+            Path(registry_file).unlink(missing_ok=True)
+
+
+def _update(store_path, out_dir, index, current, before, add, columns, client, models, retrain, extra, quarantine,
+            max_epochs, progress, limit_partitions) -> UpdateResult:
+    update = read_update(add, columns, out_dir, client, quarantine)
+    plan = plan_sources(before, update, apply_sources.max_rows_of(before))
+    new_bands = [band.id for band in extra if band.mag_column in plan.added_columns]
+    staged = None
+    build = None
+    splits: dict[str, list] = {}
+    number = versions.next_number(index)
+    try:
+        if plan.changes_rows or plan.schema_changed:
+            inputs = apply_sources.read_inputs_record(before.path) + [{**update.describe(), "version": number,
+                                                                        "applied_utc": utc_now(), **plan.record()}]
+            staged = apply_sources.stage_store(before, plan, client, inputs,
+                                               bands.registry_text(extra) if extra else None, progress)
+            splits = staged.splits
+        after = open_store(staged.path) if staged else before
+        modeldir = Path(models).resolve() if models else Path(current["models"]["modeldir"])
+        status = labels.label_status(before, after, modeldir)
+        if retrain and status.models_stale:
+            target = out_dir / MODELS_DIR / f"labels-{status.store_hash_after[:12]}"
+            if not (target / "manifest.json").is_file():
+                labels.retrain(after, modeldir, target, client, max_epochs, progress)
+            modeldir = target
+            status = labels.label_status(before, after, modeldir)
+        build = catalogue.build_version(out_dir, index, number, after.path, store_path, modeldir, client, progress,
+                                        limit_partitions)
+        if staged is None and not build.computed and build.entry["model_set_id"] == current["model_set_id"]:
+            shutil.rmtree(build.path, ignore_errors=True)
+            log.info("update %s changes nothing: version %d stays current", update.path, current["version"])
+            return UpdateResult(out_dir, current["version"], False, plan.record(), labels=status, modeldir=modeldir)
+        catalogue.publish(build, out_dir)
+        previous_store = None
+        if staged is not None:
+            previous_store = apply_sources.swap_in(store_path, staged.path, versions.version_name(current["version"]))
+            staged = None
+        build.entry.update({
+            "inputs": [update.describe()], "changes": plan.record(), "labels": status.record(),
+            "new_bands": new_bands, "previous_store": str(previous_store) if previous_store else None,
+            "splits": splits,
+        })
+        versions.commit(out_dir, index, build.entry)
+    except BaseException:
+        if staged is not None:
+            shutil.rmtree(staged.path, ignore_errors=True)
+        if build is not None and build.path.exists() and index["current"] != number:
+            shutil.rmtree(build.path, ignore_errors=True)
+        raise
+    result = UpdateResult(out_dir, number, True, plan.record(), build.computed, build.reused, splits,
+                          status, new_bands, modeldir)
+    log.info(result.summary())
+    return result
+
+
+def prune_versions(out_dir: str | Path, keep: int = 1) -> list[int]:
+    """Remove all but the `keep` newest catalogue versions (and the store versions they were built from)."""
+    out_dir = Path(out_dir).resolve()
+    index = versions.load_index(out_dir)
+    if index is None:
+        raise NepagnError(f"{out_dir}: no catalogue versions to prune (no {versions.INDEX}; run an update first)")
+    return versions.prune(out_dir, index, keep)
