@@ -88,6 +88,8 @@ def _fit_hgb_member(frame, bands, y, fit_rows, seed):
 
     columns = [b.mag_column for b in bands] + [b.err_column for b in bands]
     x = frame[columns].to_numpy(dtype=np.float64, na_value=np.nan)
+    # a column never observed in the training rows carries nothing (and sklearn's binning rejects it)
+    x = x[:, ~np.isnan(x[fit_rows]).all(axis=0)]
     model = HistGradientBoostingClassifier(random_state=seed).fit(x[fit_rows], y[fit_rows])
     return (lambda rows: model.predict_proba(x[rows])[:, 1]), int(model.n_iter_)
 
@@ -151,6 +153,7 @@ def run_cv(
     client=None,
     progress: bool = False,
     note: str = "",
+    command: str | None = None,
 ) -> Path:
     """Run every (recipe, seed, fold) as a task (on `client` if given), write an EVALDIR atomically.
 
@@ -192,7 +195,7 @@ def run_cv(
         "recipes": [r.describe() for r, _ in variants],
         "folds": sorted((r["record"] for r in results), key=lambda x: (x["model"], x["seed"], x["fold"])),
         "wall_seconds": time.perf_counter() - start,
-        "command": " ".join(sys.argv),
+        "command": command or " ".join(sys.argv),
         "note": note,
     }
     (tmp / RUN_FILE).write_text(json.dumps(record, indent=2, default=str) + "\n")

@@ -6,13 +6,15 @@ bands, each group (UV, optical, NIR, MIR, FIR) removed in turn, and each group a
 colour selections are evaluated on the same objects and stored as `selections.parquet`, so
 `nepagn report` draws their ROC points beside the networks' curves without recomputing anything.
 Run (documented in docs/validation.md):
-    python -m nepagn.evaluation.mock --sources 30000 --galaxies 3000 --folds 3 --seeds 0,1 --out runs/mock_ablation
+    python -m nepagn.evaluation.mock --sources 20000 --galaxies 1500 --folds 3 --seeds 0,1 --max-epochs 20 \
+        --out runs/mock_ablation
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -58,19 +60,25 @@ def mock_galaxies(n_sources: int, n_galaxies: int, seed: int) -> pd.DataFrame:
 def selection_table(galaxies: pd.DataFrame) -> pd.DataFrame:
     """source_id, y_true and every colour cut's AGN flag and applicability for the evaluated objects."""
     flags = apply_all(galaxies, source="mock catalogue")
-    return pd.concat([galaxies[[SOURCE_ID]].astype(str).reset_index(drop=True),
-                      pd.Series(labels_of(galaxies), name="y_true"), flags.reset_index(drop=True)], axis=1)
+    return pd.concat(
+        [
+            galaxies[[SOURCE_ID]].astype(str).reset_index(drop=True),
+            pd.Series(labels_of(galaxies), name="y_true"),
+            flags.reset_index(drop=True),
+        ],
+        axis=1,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry: ablation CV of recipe N on mock galaxies, plus the colour cuts on them."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sources", type=int, default=30000, help="mock catalogue size to simulate")
-    parser.add_argument("--galaxies", type=int, default=3000, help="AGN+SFG objects evaluated")
+    parser.add_argument("--galaxies", type=int, default=1500, help="AGN+SFG objects evaluated")
     parser.add_argument("--mock-seed", type=int, default=0)
     parser.add_argument("--model", default="N", help="recipe trained on each band set")
     parser.add_argument("--members", type=int, default=1, help="inner-fold ensemble size (overrides the recipe)")
-    parser.add_argument("--max-epochs", type=int, default=30)
+    parser.add_argument("--max-epochs", type=int, default=20)
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--out", required=True)
@@ -86,7 +94,18 @@ def main(argv: list[str] | None = None) -> int:
     note = f"mock: {args.sources} sources simulated (seed {args.mock_seed}), {len(galaxies)} galaxies by true class"
     out = Path(args.out)
     with client_from_args(args) as client:
-        run_cv(galaxies, [recipe], ablation_band_sets(), out, seeds, args.folds, client, progress=True, note=note)
+        run_cv(
+            galaxies,
+            [recipe],
+            ablation_band_sets(),
+            out,
+            seeds,
+            args.folds,
+            client,
+            progress=True,
+            note=note,
+            command="python -m nepagn.evaluation.mock " + " ".join(sys.argv[1:] if argv is None else argv),
+        )
     selections = selection_table(galaxies)
     selections.to_parquet(out / SELECTIONS_FILE, index=False)
     log.info("colour cuts applicable: %s", selections.filter(like="_applicable").sum().to_dict())
@@ -95,4 +114,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -62,7 +63,18 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     note = f"real Poliszczuk et al. 2021 sample, band set {args.bands}"
     with client_from_args(args) as client:
-        run_cv(frame, recipes, band_set(args.bands), args.out, seeds, args.folds, client, progress=True, note=note)
+        run_cv(
+            frame,
+            recipes,
+            band_set(args.bands),
+            args.out,
+            seeds,
+            args.folds,
+            client,
+            progress=True,
+            note=note,
+            command="python -m nepagn.evaluation.real_sample " + " ".join(sys.argv[1:] if argv is None else argv),
+        )
     return 0
 
 

@@ -1,0 +1,349 @@
+"""Issue-7 validation figures and tables from stored out-of-fold predictions (no retraining).
+
+Inputs are MODELDIRs (`nepagn train`) or EVALDIRs (nepagn.evaluation): both hold
+oof_predictions.parquet (source_id, model, fold, seed, y_true, p_agn, threshold); EVALDIRs add
+inner_predictions.parquet (inner out-of-fold scores, used to fit calibration) and, for the mock,
+selections.parquet (colour-cut flags). Per-fold metrics use each fold's stored threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
+
+from nepagn.calibration import brier, fit_calibrator, reliability_curve  # noqa: E402
+from nepagn.errors import InputError  # noqa: E402
+from nepagn.model.metrics import classification_metrics, summarise  # noqa: E402
+from nepagn.selections import SELECTIONS  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+OOF_FILE = "oof_predictions.parquet"
+INNER_FILE = "inner_predictions.parquet"
+SELECTIONS_FILE = "selections.parquet"
+RUN_FILE = "run.json"
+OOF_COLUMNS = ("source_id", "model", "fold", "seed", "y_true", "p_agn")
+FPR_GRID = np.linspace(0.0, 1.0, 201)
+TABLE_METRICS = ("roc_auc", "balanced_accuracy", "agn_completeness", "precision", "sfg_completeness", "accuracy")
+METRIC_LABELS = {
+    "roc_auc": "ROC AUC",
+    "balanced_accuracy": "bal. acc.",
+    "agn_completeness": "AGN compl.",
+    "precision": "precision",
+    "sfg_completeness": "SFG compl.",
+    "accuracy": "accuracy",
+}
+
+plt.rcParams.update({"font.size": 11, "axes.labelsize": 12, "legend.fontsize": 9, "figure.dpi": 110})
+
+
+@dataclass
+class Predictions:
+    """Stored predictions of one run directory."""
+
+    name: str
+    oof: pd.DataFrame
+    inner: pd.DataFrame | None
+    selections: pd.DataFrame | None
+    run: dict
+
+
+def load_predictions(directory: str | Path) -> Predictions:
+    """Read a MODELDIR or EVALDIR; a clear error naming the file if predictions are absent or malformed."""
+    directory = Path(directory)
+    path = directory / OOF_FILE
+    if not path.is_file():
+        raise InputError(path, "no out-of-fold predictions here (expected a MODELDIR or EVALDIR)")
+    oof = pd.read_parquet(path)
+    missing = [c for c in OOF_COLUMNS if c not in oof.columns]
+    if missing:
+        raise InputError(path, f"missing columns {missing}", column=missing[0])
+    if "threshold" not in oof.columns:
+        oof["threshold"] = 0.5
+    inner = pd.read_parquet(directory / INNER_FILE) if (directory / INNER_FILE).is_file() else None
+    selections = pd.read_parquet(directory / SELECTIONS_FILE) if (directory / SELECTIONS_FILE).is_file() else None
+    run = json.loads((directory / RUN_FILE).read_text()) if (directory / RUN_FILE).is_file() else {}
+    return Predictions(directory.name, oof, inner, selections, run)
+
+
+def fold_metrics(oof: pd.DataFrame) -> pd.DataFrame:
+    """Metrics of every (model, seed, fold) on its outer fold, at that fold's stored threshold."""
+    rows = []
+    for (model, seed, fold), group in oof.groupby(["model", "seed", "fold"], sort=True):
+        metrics = classification_metrics(
+            group["y_true"].to_numpy(), group["p_agn"].to_numpy(), float(group["threshold"].iloc[0])
+        )
+        rows.append({"model": model, "seed": seed, "fold": fold, **metrics})
+    return pd.DataFrame(rows)
+
+
+def metrics_table(oof: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std (ddof=1) of each metric over folds and seeds, one row per model."""
+    return summarise(fold_metrics(oof), by=("model",))
+
+
+def markdown_table(summary: pd.DataFrame) -> str:
+    """The summary as a Markdown table: mean +- std per metric, and runs (folds x seeds)."""
+    head = "| model | " + " | ".join(METRIC_LABELS[m] for m in TABLE_METRICS) + " | runs |"
+    lines = [head, "|" + "---|" * (len(TABLE_METRICS) + 2)]
+    for _, row in summary.iterrows():
+        cells = [f"{row[f'{m}_mean']:.3f} ± {row[f'{m}_std']:.3f}" for m in TABLE_METRICS]
+        lines.append(f"| {row['model']} | " + " | ".join(cells) + f" | {int(row['n_runs'])} |")
+    return "\n".join(lines)
+
+
+def combined_table(preds: list[Predictions]) -> str:
+    """One Markdown table of every (run, model): the headline comparison across runs and band sets."""
+    head = "| run | model | " + " | ".join(METRIC_LABELS[m] for m in TABLE_METRICS) + " | runs |"
+    lines = [head, "|" + "---|" * (len(TABLE_METRICS) + 3)]
+    for pred in preds:
+        for _, row in metrics_table(pred.oof).iterrows():
+            cells = [f"{row[f'{m}_mean']:.3f} ± {row[f'{m}_std']:.3f}" for m in TABLE_METRICS]
+            lines.append(f"| {pred.name} | {row['model']} | " + " | ".join(cells) + f" | {int(row['n_runs'])} |")
+    return "\n".join(lines)
+
+
+def mean_roc(oof: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """ROC over each seed's pooled out-of-fold scores, interpolated on FPR_GRID: mean/std TPR and AUC."""
+    tprs, aucs = [], []
+    for _, group in oof.groupby("seed"):
+        y, p = group["y_true"].to_numpy(), group["p_agn"].to_numpy()
+        if len(np.unique(y)) < 2:
+            continue
+        fpr, tpr, _ = roc_curve(y, p)
+        tprs.append(np.interp(FPR_GRID, fpr, tpr))
+        aucs.append(roc_auc_score(y, p))
+    tprs = np.asarray(tprs)
+    spread = float(np.std(aucs, ddof=1)) if len(aucs) > 1 else 0.0
+    return tprs.mean(axis=0), tprs.std(axis=0), float(np.mean(aucs)), spread
+
+
+def _roc_axes(ax, title: str) -> None:
+    ax.plot([0, 1], [0, 1], color="0.7", lw=1, ls=":")
+    ax.set_xlabel("false positive rate (SFG classified as AGN)")
+    ax.set_ylabel("true positive rate (AGN completeness)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_title(title, fontsize=11)
+    ax.grid(alpha=0.3)
+
+
+def _plot_curves(ax, oof: pd.DataFrame, models: list[str], labels: dict[str, str] | None = None) -> None:
+    for model in models:
+        mean, std, auc, auc_std = mean_roc(oof[oof["model"] == model])
+        label = (labels or {}).get(model, model)
+        (line,) = ax.plot(FPR_GRID, mean, lw=1.8, label=f"{label}: AUC {auc:.3f} ± {auc_std:.3f}")
+        ax.fill_between(
+            FPR_GRID, np.clip(mean - std, 0, 1), np.clip(mean + std, 0, 1), color=line.get_color(), alpha=0.15
+        )
+
+
+def roc_figure(pred: Predictions, path: Path, title: str) -> Path:
+    """Mean ROC curve per model with its +-1 std band across seeds."""
+    fig, ax = plt.subplots(figsize=(6.2, 5.6))
+    _plot_curves(ax, pred.oof, sorted(pred.oof["model"].unique()))
+    _roc_axes(ax, title)
+    ax.legend(loc="lower right", title="AUC: mean ± std over seeds")
+    return _save(fig, path)
+
+
+def ablation_figure(pred: Predictions, path: Path, title: str) -> Path:
+    """Fig. 12 style: ROC with each band group removed (left) and alone (right), all bands in both."""
+    models = sorted(pred.oof["model"].unique())
+    full = [m for m in models if m.endswith(":all")]
+    removed = full + [m for m in models if ":-" in m]
+    alone = full + [m for m in models if m.endswith(" only")]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.6), sharey=True)
+    labels = {m: m.split(":", 1)[1].replace("-", "without ") for m in models}
+    for ax, chosen, sub in ((axes[0], removed, "one band group removed"), (axes[1], alone, "one band group alone")):
+        _plot_curves(ax, pred.oof, chosen, labels)
+        _roc_axes(ax, f"{title}: {sub}")
+        ax.legend(loc="lower right", title="AUC: mean ± std over seeds")
+    return _save(fig, path)
+
+
+def ablation_table(pred: Predictions) -> str:
+    """Markdown: AUC mean +- std over folds x seeds per band set."""
+    summary = metrics_table(pred.oof)
+    lines = ["| band set | ROC AUC | bal. acc. | runs |", "|---|---|---|---|"]
+    for _, row in summary.iterrows():
+        lines.append(
+            f"| {row['model'].split(':', 1)[1]} | {row['roc_auc_mean']:.3f} ± {row['roc_auc_std']:.3f} | "
+            f"{row['balanced_accuracy_mean']:.3f} ± {row['balanced_accuracy_std']:.3f} | {int(row['n_runs'])} |"
+        )
+    return "\n".join(lines)
+
+
+def selection_rows(pred: Predictions, model: str) -> pd.DataFrame:
+    """Per colour cut: objects it applies to, its TPR/FPR/precision, and the network's TPR at the cut's FPR."""
+    sel = pred.selections
+    rows = []
+    oof = pred.oof[pred.oof["model"] == model]
+    for name, spec in SELECTIONS.items():
+        column = f"sel_{name}_applicable"
+        if column not in sel.columns:
+            continue
+        applicable = sel.loc[sel[column], ["source_id", "y_true", f"sel_{name}_agn"]]
+        y, flag = applicable["y_true"].to_numpy().astype(bool), applicable[f"sel_{name}_agn"].to_numpy()
+        if len(applicable) == 0 or y.all() or not y.any():
+            continue
+        tpr, fpr = float((flag & y).sum() / y.sum()), float((flag & ~y).sum() / (~y).sum())
+        subset = oof[oof["source_id"].isin(applicable["source_id"])]
+        mean, _, auc, auc_std = mean_roc(subset)
+        rows.append(
+            {
+                "selection": name,
+                "label": spec.label,
+                "n": len(applicable),
+                "n_agn": int(y.sum()),
+                "tpr": tpr,
+                "fpr": fpr,
+                "precision": float((flag & y).sum() / max(1, flag.sum())),
+                "network_tpr_at_fpr": float(np.interp(fpr, FPR_GRID, mean)),
+                "network_auc": auc,
+                "network_auc_std": auc_std,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def selection_figure(pred: Predictions, model: str, path: Path, title: str) -> Path:
+    """Fig. 11 style: per colour cut, the network's ROC on the objects the cut applies to, and the cut's point."""
+    rows = selection_rows(pred, model)
+    n = max(1, len(rows))
+    cols = min(4, n)
+    fig, axes = plt.subplots(
+        (n + cols - 1) // cols, cols, figsize=(4.2 * cols, 4.0 * ((n + cols - 1) // cols)), squeeze=False
+    )
+    oof = pred.oof[pred.oof["model"] == model]
+    sel = pred.selections
+    for ax, (_, row) in zip(axes.flat, rows.iterrows(), strict=False):
+        ids = sel.loc[sel[f"sel_{row['selection']}_applicable"], "source_id"]
+        mean, std, auc, auc_std = mean_roc(oof[oof["source_id"].isin(ids)])
+        ax.plot(FPR_GRID, mean, lw=1.8, label=f"network: AUC {auc:.3f} ± {auc_std:.3f}")
+        ax.fill_between(FPR_GRID, np.clip(mean - std, 0, 1), np.clip(mean + std, 0, 1), alpha=0.2)
+        ax.plot(row["fpr"], row["tpr"], "r*", ms=14, label=f"{row['label']} cut")
+        _roc_axes(ax, f"{row['label']}: {row['n']} objects ({row['n_agn']} AGN)")
+        ax.legend(loc="lower right")
+    for ax in list(axes.flat)[len(rows) :]:
+        ax.axis("off")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def selection_table(rows: pd.DataFrame) -> str:
+    """Markdown table of the colour cuts against the network on the same objects."""
+    lines = [
+        "| cut | objects (AGN) | cut TPR | cut FPR | cut precision | network TPR at cut FPR | network AUC on them |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for _, r in rows.iterrows():
+        lines.append(
+            f"| {r['label']} | {r['n']} ({r['n_agn']}) | {r['tpr']:.3f} | {r['fpr']:.3f} | {r['precision']:.3f} "
+            f"| {r['network_tpr_at_fpr']:.3f} | {r['network_auc']:.3f} ± {r['network_auc_std']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def calibrated_outer(pred: Predictions, model: str, method: str = "isotonic") -> pd.DataFrame:
+    """Outer-fold scores of `model` with calibrated p: each (seed, fold) mapped by a calibrator fitted on
+    that fold's inner out-of-fold scores (EVALDIR), or, without inner scores, on the other folds' OOF scores."""
+    oof = pred.oof[pred.oof["model"] == model].copy()
+    oof["p_cal"] = np.nan
+    for (seed, fold), group in oof.groupby(["seed", "fold"]):
+        if pred.inner is not None:
+            inner = pred.inner[
+                (pred.inner["model"] == model) & (pred.inner["seed"] == seed) & (pred.inner["fold"] == fold)
+            ]
+        else:
+            inner = oof[(oof["seed"] == seed) & (oof["fold"] != fold)]
+        calibrator = fit_calibrator(inner["p_agn"].to_numpy(), inner["y_true"].to_numpy(), method)
+        oof.loc[group.index, "p_cal"] = calibrator.transform(group["p_agn"].to_numpy())
+    return oof
+
+
+def calibration_figure(pred: Predictions, model: str, path: Path, title: str) -> tuple[Path, dict[str, float]]:
+    """Reliability diagram before/after calibration, with Brier scores (mean +- std over folds x seeds)."""
+    oof = calibrated_outer(pred, model)
+    per_fold = oof.groupby(["seed", "fold"]).apply(
+        lambda g: pd.Series({"raw": brier(g["y_true"], g["p_agn"]), "cal": brier(g["y_true"], g["p_cal"])}),
+        include_groups=False,
+    )
+    scores = {
+        "brier_raw_mean": float(per_fold["raw"].mean()),
+        "brier_raw_std": float(per_fold["raw"].std(ddof=1)),
+        "brier_cal_mean": float(per_fold["cal"].mean()),
+        "brier_cal_std": float(per_fold["cal"].std(ddof=1)),
+        "agn_fraction": float(oof["y_true"].mean()),
+    }
+    fig, (ax, hist) = plt.subplots(2, 1, figsize=(6.2, 7.2), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    ax.plot([0, 1], [0, 1], color="0.5", ls=":", lw=1, label="perfect calibration")
+    for column, label, key in (
+        ("p_agn", "raw classifier score", "raw"),
+        ("p_cal", "calibrated (isotonic, inner folds)", "cal"),
+    ):
+        rel = reliability_curve(oof["y_true"].to_numpy(), oof[column].to_numpy(), n_bins=10)
+        ok = rel.counts > 0
+        ax.errorbar(
+            rel.mean_predicted[ok],
+            rel.observed_fraction[ok],
+            yerr=rel.observed_error[ok],
+            marker="o",
+            capsize=3,
+            label=f"{label}: Brier {scores[f'brier_{key}_mean']:.3f} ± {scores[f'brier_{key}_std']:.3f}",
+        )
+        hist.hist(oof[column], bins=rel.bin_edges, histtype="step", lw=1.5, label=label)
+    ax.set_ylabel("observed AGN fraction")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    ax.set_title(title, fontsize=11)
+    hist.set_yscale("log")
+    hist.set_xlabel("predicted AGN probability p_agn")
+    hist.set_ylabel("objects")
+    return _save(fig, path), scores
+
+
+def uncertainty_figure(pred: Predictions, model: str, path: Path, title: str) -> tuple[Path, dict[str, float]]:
+    """Per-object spread of p_agn across seeds (each seed's held-out model), against its mean, by true class."""
+    oof = pred.oof[pred.oof["model"] == model]
+    per_object = oof.groupby("source_id").agg(p_mean=("p_agn", "mean"), p_std=("p_agn", "std"), y=("y_true", "first"))
+    fig, (ax, hist) = plt.subplots(1, 2, figsize=(11, 4.6))
+    for value, label, colour in ((0, "SFG", "tab:blue"), (1, "AGN", "tab:red")):
+        sub = per_object[per_object["y"] == value]
+        ax.scatter(sub["p_mean"], sub["p_std"], s=6, alpha=0.5, color=colour, label=f"{label} ({len(sub)})")
+        hist.hist(sub["p_std"].dropna(), bins=30, histtype="step", lw=1.5, color=colour, label=label, density=True)
+    ax.set_xlabel("mean p_agn over seeds (held-out)")
+    ax.set_ylabel("std of p_agn over seeds")
+    ax.legend(loc="upper right")
+    ax.grid(alpha=0.3)
+    hist.set_xlabel("std of p_agn over seeds")
+    hist.set_ylabel("probability density")
+    hist.legend()
+    fig.suptitle(title)
+    stats = {
+        "median_std": float(per_object["p_std"].median()),
+        "p90_std": float(per_object["p_std"].quantile(0.9)),
+        "n_seeds": int(oof["seed"].nunique()),
+    }
+    return _save(fig, path), stats
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    log.info("wrote %s", path)
+    return path
