@@ -2,11 +2,12 @@
 
 Two passes, each a set of Dask tasks (or a plain loop without a client), never the whole input in
 one process: (1) map: each input chunk is converted to the canonical schema, checked, and
-written to a scratch file sorted by `_healpix_29`, returning only ids and spatial indices;
+written to an uncompressed Arrow IPC scratch file sorted by `_healpix_29`, returning only ids
+and spatial indices;
 the client then finds duplicate ids across chunks and chooses the partitions (top-down: the
 lowest HEALPix order at which a pixel holds at most `max_rows_per_partition` rows, as
-hats-import does). (2) reduce: each partition reads its index range from the scratch files and
-is written atomically; `finalize_store` writes `properties` last. Rows that fail a check make
+hats-import does). (2) reduce: each partition memory-maps the scratch files, slices its index
+range out of each (binary search, so only its own rows are read) and is written atomically; `finalize_store` writes `properties` last. Rows that fail a check make
 the ingest fail (file, column, rows affected) unless a quarantine file is given, which then
 receives them with a `reason`; every input row ends either in the store or in the quarantine.
 """
@@ -18,6 +19,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +28,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from nepagn.columnmap import ColumnMap
@@ -118,9 +118,8 @@ def _map_chunk(chunk: Chunk, cmap: ColumnMap, columns: list[str], scratch_dir: P
         good = good.assign(**{HEALPIX_29: np.zeros(len(good), dtype=np.int64)})
     scratch = None
     if len(good):
-        scratch = scratch_dir / f"chunk-{chunk.index:06d}.parquet"
-        table = pa.Table.from_pandas(good, preserve_index=False)
-        pq.write_table(table, scratch, row_group_size=10_000, compression="none")  # temporary: speed over size
+        scratch = scratch_dir / f"chunk-{chunk.index:06d}.arrow"
+        _write_scratch(scratch, pa.Table.from_pandas(good, preserve_index=False))
     return _ChunkResult(
         chunk.index,
         len(frame),
@@ -132,9 +131,24 @@ def _map_chunk(chunk: Chunk, cmap: ColumnMap, columns: list[str], scratch_dir: P
     )
 
 
-def _read_scratch(files: list[Path], filter_expression=None) -> pd.DataFrame:
-    table = ds.dataset([str(f) for f in files], format="parquet").to_table(filter=filter_expression)
-    return table.to_pandas()
+def _write_scratch(path: Path, table: pa.Table) -> None:
+    """Good rows of one chunk as an uncompressed Arrow IPC file: pass 2 memory-maps it and slices."""
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def _open_scratch(path: Path, stack: ExitStack) -> pa.Table:
+    """A scratch file as a zero-copy, memory-mapped table, valid while `stack` is open."""
+    source = stack.enter_context(pa.memory_map(str(path), "r"))
+    return pa.ipc.open_file(source).read_all()
+
+
+def _rows_with_ids(path: Path, ids: frozenset) -> pd.DataFrame:
+    """The rows of one scratch file whose source id is in `ids`."""
+    with ExitStack() as stack:
+        table = _open_scratch(path, stack)
+        keep = pc.is_in(table[SOURCE_ID], value_set=pa.array(sorted(ids), pa.string()))
+        return table.filter(keep).to_pandas()
 
 
 def _without(table: pa.Table, duplicates: frozenset) -> pa.Table:
@@ -146,27 +160,36 @@ def _without(table: pa.Table, duplicates: frozenset) -> pa.Table:
 
 
 def _reduce_partition(task: tuple[int, int, int], store: Path, files: list[Path], duplicates: frozenset) -> int:
-    """Pass 2 on one spatial partition: gather its rows from the scratch files and write it."""
+    """Pass 2 on one spatial partition: slice its index range out of every (sorted) scratch file and write it."""
     order, pixel, expected = task
     shift = 2 * (SPATIAL_INDEX_ORDER - order)
-    low, high = pixel << shift, (pixel + 1) << shift
-    index = ds.field(HEALPIX_29)
-    dataset = ds.dataset([str(f) for f in files], format="parquet")
-    table = _without(dataset.to_table(filter=(index >= low) & (index < high)), duplicates)
-    if table.num_rows != expected:
-        raise NepagnError(f"{store}: partition {order}/{pixel} gathered {table.num_rows} rows, expected {expected}")
-    write_partition_table(store, order, pixel, table)
-    return table.num_rows
+    bounds = [pixel << shift, (pixel + 1) << shift]
+    with ExitStack() as stack:
+        parts = []
+        for path in files:
+            table = _open_scratch(path, stack)
+            start, stop = np.searchsorted(table[HEALPIX_29].to_numpy(), bounds)
+            if stop > start:
+                parts.append(table.slice(start, stop - start))
+        table = _without(pa.concat_tables(parts), duplicates) if parts else None
+        rows = 0 if table is None else table.num_rows
+        if rows != expected:
+            raise NepagnError(f"{store}: partition {order}/{pixel} gathered {rows} rows, expected {expected}")
+        write_partition_table(store, order, pixel, table)
+    return rows
 
 
 def _reduce_sequence(task: tuple[int, int, list[tuple[Path, int, int]]], store: Path, duplicates: frozenset) -> int:
     """Pass 2 for a positionless input: rows in input order, `_healpix_29` a row-sequence placeholder."""
     order, pixel, pieces = task
-    parts = [_without(pq.read_table(path), duplicates).slice(start, stop - start) for path, start, stop in pieces]
-    table = pa.concat_tables(parts).drop_columns([HEALPIX_29])
-    first = np.int64(pixel) << np.int64(2 * (SPATIAL_INDEX_ORDER - order))
-    table = table.append_column(HEALPIX_29, pa.array(first + np.arange(table.num_rows, dtype=np.int64)))
-    write_partition_table(store, order, pixel, table)
+    with ExitStack() as stack:
+        parts = [
+            _without(_open_scratch(path, stack), duplicates).slice(start, stop - start) for path, start, stop in pieces
+        ]
+        table = pa.concat_tables(parts).drop_columns([HEALPIX_29])
+        first = np.int64(pixel) << np.int64(2 * (SPATIAL_INDEX_ORDER - order))
+        table = table.append_column(HEALPIX_29, pa.array(first + np.arange(table.num_rows, dtype=np.int64)))
+        write_partition_table(store, order, pixel, table)
     return table.num_rows
 
 
@@ -287,7 +310,7 @@ def _failed_rows(
         if len(result.failed):
             failed.append(result.failed.assign(**{INPUT_ROW: result.failed[_CHUNK_ROW] + offset}))
         if duplicate_ids and result.scratch is not None:
-            dups = _read_scratch([result.scratch], ds.field(SOURCE_ID).isin(list(duplicate_ids)))
+            dups = _rows_with_ids(result.scratch, duplicate_ids)
             reason = f"column {SOURCE_ID!r}: {duplicates.problem}"
             if len(dups):
                 failed.append(
