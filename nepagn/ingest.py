@@ -1,15 +1,15 @@
 """Ingest any catalogue into a HATS store: column map, validation, adaptive HEALPix partitioning.
 
 Two passes, each a set of Dask tasks (or a plain loop without a client), never the whole input in
-one process: (1) map: each input chunk is converted to the canonical schema, checked, and
-written to an uncompressed Arrow IPC scratch file sorted by `_healpix_29`, returning only ids
-and spatial indices;
-the client then finds duplicate ids across chunks and chooses the partitions (top-down: the
-lowest HEALPix order at which a pixel holds at most `max_rows_per_partition` rows, as
-hats-import does). (2) reduce: each partition memory-maps the scratch files, slices its index
-range out of each (binary search, so only its own rows are read) and is written atomically; `finalize_store` writes `properties` last. Rows that fail a check make
-the ingest fail (file, column, rows affected) unless a quarantine file is given, which then
-receives them with a `reason`; every input row ends either in the store or in the quarantine.
+one process. (1) Map: each input chunk is converted to the canonical schema, checked, and its
+good rows written to an uncompressed Arrow IPC scratch file sorted by `_healpix_29`; only ids and
+spatial indices return. The client finds duplicate ids across chunks and chooses the partitions
+(top-down: the lowest HEALPix order at which a pixel holds at most `max_rows_per_partition`
+rows, as hats-import does). (2) Reduce: each partition memory-maps the scratch files, slices its
+index range out of each (binary search, so only its own rows are read) and is written
+atomically; `finalize_store` writes `properties` last. Rows that fail a check make the ingest
+fail (file, column, rows affected) unless a quarantine file is given, which then receives them
+with a `reason`; every input row ends either in the store or in the quarantine.
 """
 
 from __future__ import annotations
