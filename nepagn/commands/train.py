@@ -11,6 +11,7 @@ import pandas as pd
 
 from nepagn.cluster import add_cluster_arguments, client_from_args
 from nepagn.errors import NepagnError
+from nepagn.model.config import load_training_config
 from nepagn.model.modeldir import MANIFEST
 from nepagn.model.training import PROTOCOLS, train_model_set
 from nepagn.schema import LABEL
@@ -37,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bands", help="comma-separated band ids (default: every registry band the input has)")
     parser.add_argument("--out", type=Path, required=True, metavar="MODELDIR", help="output folder (must not exist)")
     parser.add_argument("--max-epochs", type=int, help="cap on epochs per network (default: configs/training.toml)")
+    parser.add_argument(
+        "--batch-size", type=int, help="rows per Adam step; 0 = full batch, the paper's epoch (default: training.toml)"
+    )
     parser.add_argument("--missing", choices=("zero", "median"), help="missing-band rule (default: zero, the paper's)")
     parser.add_argument("--mask-channel", action="store_true", help="add an observed-flag column per band")
     parser.add_argument("--standardise", action="store_true", help="scale bands with training-fold mean/std")
@@ -101,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
             bands=bands,
             progress=True,
             feature_options=options,
+            training=load_training_config(batch_size=args.batch_size),
         )
     manifest = json.loads((modeldir / MANIFEST).read_text())
     print(f"wrote {modeldir} (model set {manifest['model_set_id'][:12]})")
