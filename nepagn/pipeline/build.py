@@ -132,7 +132,7 @@ def build_catalogue(
         partition_hash = store.partition_hash(partition)
         key = partition_key(partition_hash, model_set.model_set_id, digest, run_id)
         record = read_done_record(done_dir, *where)
-        if reusable(record, key):
+        if reusable(record, key, catalogue_root):
             records[where] = record
             reused.append(where)
             continue

@@ -86,11 +86,11 @@ def read_done_record(done_dir: str | Path, order: int, pixel: int) -> dict[str, 
         return None
 
 
-def reusable(record: dict[str, Any] | None, key: str) -> bool:
-    """True if a done record was made with `key` and its output file is intact (same SHA-256)."""
+def reusable(record: dict[str, Any] | None, key: str, out_root: str | Path) -> bool:
+    """True if a done record was made with `key` and its output file under `out_root` is intact (same SHA-256)."""
     if record is None or record.get("key") != key:
         return False
-    path = Path(record["path"])
+    path = Path(out_root) / record["path"]
     return path.is_file() and sha256_file(path) == record["sha256"]
 
 
@@ -121,7 +121,7 @@ def build_partition(job: PartitionJob) -> dict[str, Any]:
         "order": job.order,
         "pixel": job.pixel,
         "key": job.key,
-        "path": str(path),
+        "path": str(path.relative_to(job.out_root)),  # relative: a moved OUTDIR still resumes
         "sha256": sha256_file(path),
         "rows": len(catalogue),
         "counts": partition_counts(catalogue, models),

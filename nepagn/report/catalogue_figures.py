@@ -3,6 +3,7 @@ HEALPix sky map of the AGN fraction, both drawn from the summary's counts."""
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,13 @@ def agn_fraction_sky_map(summary: dict[str, Any], path: str | Path) -> Path:
             fig=figure.number,
             notext=True,
         )
-    hp.graticule(dpar=1, dmer=2, alpha=0.4)
+    healpy_log = logging.getLogger("healpy")
+    level = healpy_log.level
+    healpy_log.setLevel(logging.WARNING)  # graticule() logs its spacing at INFO
+    try:
+        hp.graticule(dpar=1, dmer=2, alpha=0.4)
+    finally:
+        healpy_log.setLevel(level)
     return _save(figure, path)
 
 
