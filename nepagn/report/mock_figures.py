@@ -99,7 +99,7 @@ def detected_fraction_figure(mock: pd.DataFrame, path: Path) -> None:
         ax.bar(x + (k - 1) * width, fraction, width, color=colour, label=f"{name} ({len(subset):,})")
     ax.set_xticks(x, [b.id for b in bands], rotation=90, fontsize=8)
     ax.set_ylabel("detected fraction")
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.2)
     ax.set_title("Mock catalogue: detected fraction per band (missing = not covered or below the 5-sigma depth)",
                  fontsize=10)
     ax.legend(frameon=False, ncol=3, loc="upper center")
