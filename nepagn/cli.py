@@ -7,11 +7,12 @@ import importlib
 import logging
 import pkgutil
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import nepagn
 import nepagn.commands
 from nepagn.errors import NepagnError
+
 
 def _command_modules():
     for info in sorted(pkgutil.iter_modules(nepagn.commands.__path__), key=lambda info: info.name):

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from distributed import Client, LocalCluster, WorkerPlugin
 
@@ -24,9 +24,19 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("Dask cluster (default: a LocalCluster on this machine)")
     target = group.add_mutually_exclusive_group()
     target.add_argument("--scheduler", metavar="ADDR", help="address of a running scheduler, e.g. tcp://127.0.0.1:8786")
-    target.add_argument("--scheduler-file", metavar="FILE", help="scheduler file written by `dask scheduler --scheduler-file`")
-    group.add_argument("--workers", type=int, default=None, metavar="N", help="worker processes of the LocalCluster (default: one per core)")
-    group.add_argument("--threads-per-worker", type=int, default=1, metavar="N", help="threads per LocalCluster worker (default 1)")
+    target.add_argument(
+        "--scheduler-file", metavar="FILE", help="scheduler file written by `dask scheduler --scheduler-file`"
+    )
+    group.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes of the LocalCluster (default: one per core)",
+    )
+    group.add_argument(
+        "--threads-per-worker", type=int, default=1, metavar="N", help="threads per LocalCluster worker (default 1)"
+    )
 
 
 class BoundTensorFlowThreads(WorkerPlugin):
@@ -80,7 +90,9 @@ def cluster_client(
     Logs the dashboard address and bounds TF threads on every worker.
     """
     if scheduler or scheduler_file:
-        client = Client(scheduler, scheduler_file=scheduler_file) if scheduler else Client(scheduler_file=scheduler_file)
+        client = (
+            Client(scheduler, scheduler_file=scheduler_file) if scheduler else Client(scheduler_file=scheduler_file)
+        )
         cluster = None
     else:
         n_workers = workers or max(1, (os.cpu_count() or 1) // max(1, threads_per_worker))

@@ -6,8 +6,8 @@ units, UCDs and descriptions defined here into Parquet (VOParquet) and FITS meta
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from nepagn.bands import Band, load_registry
 
@@ -53,7 +53,9 @@ TRUTH_COLUMNS: tuple[Column, ...] = (
     Column(TRUE_CLASS, "string", None, "src.class", "Simulation truth (mock catalogues only): AGN, SFG or star"),
 )
 
-HEALPIX_COLUMN = Column(HEALPIX_29, "int64", None, "pos.healpix", "HEALPix nested index at order 29 (HATS spatial index)")
+HEALPIX_COLUMN = Column(
+    HEALPIX_29, "int64", None, "pos.healpix", "HEALPix nested index at order 29 (HATS spatial index)"
+)
 
 
 def band_columns(bands: Sequence[Band] | None = None) -> tuple[Column, ...]:

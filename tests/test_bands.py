@@ -27,13 +27,29 @@ def test_registry_has_44_unique_bands_in_wavelength_order():
 def test_groups_match_the_paper_ablation_counts():
     counts = Counter(band.group for band in load_registry())
     assert counts == {"UV": 4, "optical": 6, "NIR": 18, "MIR": 11, "FIR": 5}
-    assert [band.id for band in bands_in_group("FIR")] == ["pacs_100", "pacs_160", "spire_250", "spire_350", "spire_500"]
+    assert [band.id for band in bands_in_group("FIR")] == [
+        "pacs_100",
+        "pacs_160",
+        "spire_250",
+        "spire_350",
+        "spire_500",
+    ]
 
 
 @pytest.mark.parametrize(
     ("band_id", "depth"),
-    [("hsc_g", 28.6), ("hsc_y", 25.6), ("megaprime_u", 25.27), ("galex_fuv", 22.2), ("akari_l24", 17.8),
-     ("irac3", 16.6), ("wise_w4", 16.1), ("spire_500", 13.8), ("pacs_100", 14.7), ("wircam_ks", 22.7)],
+    [
+        ("hsc_g", 28.6),
+        ("hsc_y", 25.6),
+        ("megaprime_u", 25.27),
+        ("galex_fuv", 22.2),
+        ("akari_l24", 17.8),
+        ("irac3", 16.6),
+        ("wise_w4", 16.1),
+        ("spire_500", 13.8),
+        ("pacs_100", 14.7),
+        ("wircam_ks", 22.7),
+    ],
 )
 def test_depths_are_the_papers(band_id, depth):
     (band,) = get_bands([band_id])
