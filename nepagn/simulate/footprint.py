@@ -83,7 +83,7 @@ SURVEY_REGIONS: dict[str, Region] = {
     "maidanak": Region(discs=((0.0, 0.0, FIELD_RADIUS_DEG + 1.0),), minus=_MEGACAM),
     "megaprime": Region(boxes=((-0.95, 0.95, -0.95, 0.95),)),
     "wircam": Region(boxes=((_DEEP_X - 0.42, _DEEP_X + 0.42, _DEEP_Y - 0.42, _DEEP_Y + 0.42),)),
-    "flamingos": Region(discs=((0.0, 0.0, FIELD_RADIUS_DEG + 1.0),), boxes=(), minus=Region(boxes=((-2, 2, -2, -1.0),))),
+    "flamingos": Region(discs=((0.0, 0.0, FIELD_RADIUS_DEG + 1.0),), minus=Region(boxes=((-2, 2, -2, -1.0),))),
     "spitzer_cryo": Region(discs=((0.0, 0.0, 0.36),)),
     "galex": Region(discs=_GALEX_TILES),
     "pacs": Region(discs=((_DEEP_X, _DEEP_Y, 0.375),)),

@@ -112,7 +112,9 @@ def galaxy_magnitudes(
     return mags, z, params
 
 
-def _agn_emission(rng: np.random.Generator, n: int, rest: sed.RestFrame, agn: AgnParameters, params: dict) -> np.ndarray:
+def _agn_emission(
+    rng: np.random.Generator, n: int, rest: sed.RestFrame, agn: AgnParameters, params: dict
+) -> np.ndarray:
     """Torus plus accretion disk f_nu relative to the host at 2.2 micron; obscured AGN lose the disk."""
     obscured = rng.random(n) < agn.obscured_fraction
     strength = 10.0 ** rng.normal(agn.log_strength_mean, agn.log_strength_sigma, n)
