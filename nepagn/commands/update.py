@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"v{entry['version']:04d} {state:8s} {entry['run_id']} {entry.get('created_utc')} {inputs}")
         return 0
     if args.prune:
-        removed = prune_versions(out_dir, args.keep)
+        removed = prune_versions(out_dir, args.keep, args.store)
         print(f"pruned versions {removed or 'none'} of {out_dir}")
         return 0
     if not args.add or not args.columns:

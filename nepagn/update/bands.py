@@ -13,8 +13,9 @@ import logging
 import os
 from pathlib import Path
 
-from nepagn.bands import EXTRA_BANDS_ENV, Band, load_registry, read_registry
+from nepagn.bands import DEFAULT_REGISTRY, EXTRA_BANDS_ENV, Band, read_registry
 from nepagn.errors import InputError
+from nepagn.resources import catalogs_dir
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def registry_text(bands: list[Band]) -> str:
 
 def merge_band_rows(stored: str | Path | None, given: str | Path | None) -> list[Band]:
     """The extra bands of the store plus those in the user's file; a clash with a known band is an error."""
-    shipped = {band.id: band for band in load_registry()}
+    shipped = {band.id: band for band in read_registry(catalogs_dir() / DEFAULT_REGISTRY)}
     merged: dict[str, Band] = {}
     for path in (stored, given):
         if path is None:

@@ -163,10 +163,10 @@ def _update(store_path, out_dir, index, current, before, add, columns, client, m
     return result
 
 
-def prune_versions(out_dir: str | Path, keep: int = 1) -> list[int]:
-    """Remove all but the `keep` newest catalogue versions (and the store versions they were built from)."""
+def prune_versions(out_dir: str | Path, keep: int = 1, store_path: str | Path | None = None) -> list[int]:
+    """Remove all but the `keep` newest catalogue versions (and the versions of STORE they were built from)."""
     out_dir = Path(out_dir).resolve()
     index = versions.load_index(out_dir)
     if index is None:
         raise NepagnError(f"{out_dir}: no catalogue versions to prune (no {versions.INDEX}; run an update first)")
-    return versions.prune(out_dir, index, keep)
+    return versions.prune(out_dir, index, keep, Path(store_path).resolve() if store_path else None)

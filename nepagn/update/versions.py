@@ -96,8 +96,9 @@ def next_number(index: dict[str, Any]) -> int:
     return max(entry["version"] for entry in index["versions"]) + 1
 
 
-def prune(out_dir: Path, index: dict[str, Any], keep: int = 1) -> list[int]:
-    """Remove all but the `keep` newest versions (the current one always stays); returns the versions removed."""
+def prune(out_dir: Path, index: dict[str, Any], keep: int = 1, store_path: Path | None = None) -> list[int]:
+    """Remove all but the `keep` newest versions (the current one always stays) and the store versions they
+    were built from (beside `store_path`, default: the store the index names); returns the versions removed."""
     from nepagn.update.apply_sources import previous_stores_dir
 
     if keep < 1:
@@ -121,9 +122,9 @@ def prune(out_dir: Path, index: dict[str, Any], keep: int = 1) -> list[int]:
                 shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
         else:
             shutil.rmtree(version_path(out_dir, entry), ignore_errors=True)
-        store = entry.get("store", {})
-        if store.get("path"):
-            shutil.rmtree(previous_stores_dir(Path(store["path"])) / version_name(entry["version"]), ignore_errors=True)
+        store = store_path or entry.get("store", {}).get("path")
+        if store:
+            shutil.rmtree(previous_stores_dir(Path(store)) / version_name(entry["version"]), ignore_errors=True)
         log.info("pruned catalogue version %d", entry["version"])
     return removed
 
