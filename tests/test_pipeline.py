@@ -108,6 +108,8 @@ def test_readback_by_pandas_pyarrow_astropy_and_lsdb(reference_build, catalogue)
     assert header["RUN_ID"] == reference_build.run_id
     votes = np.ma.filled(fits_table["n_agn_votes"], -1)
     np.testing.assert_array_equal(votes, catalogue["n_agn_votes"].fillna(-1).to_numpy(dtype=int))
+    unanimous = catalogue["unanimous"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    np.testing.assert_array_equal(np.asarray(fits_table["unanimous"]), unanimous)  # FITS: null logical -> F
 
     hats = lsdb.open_catalog(reference_build.catalogue_dir).compute()
     assert len(hats) == len(catalogue)

@@ -72,10 +72,14 @@ def write_voparquet(
 
 
 def to_astropy(frame: pd.DataFrame, columns: Sequence[Column]) -> Table:
-    """An astropy Table of `frame` with units and descriptions; nulls become masked values (empty strings)."""
+    """An astropy Table of `frame` for FITS, with units and descriptions; null numbers masked, null text
+    empty, null booleans False (the status column says which rows were not classified)."""
+    frame = frame.astype({column.name: column.dtype for column in columns if column.name in frame})
     table = Table.from_pandas(frame)
     for name in table.colnames:
-        if table[name].dtype.kind in "OUS" or isinstance(frame[name].dtype, pd.StringDtype):
+        if isinstance(frame[name].dtype, pd.BooleanDtype):  # FITS logicals: astropy writes masked ones as T
+            table[name] = frame[name].fillna(False).to_numpy(dtype=bool)
+        elif table[name].dtype.kind in "OUS" or isinstance(frame[name].dtype, pd.StringDtype):
             table[name] = _fixed_strings(frame[name])
     for column in columns:
         if column.name not in table.colnames:
