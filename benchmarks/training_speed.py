@@ -1,0 +1,120 @@
+"""Training speed: seconds per epoch against the FLOP bound of one epoch, and the full paper-protocol CV wall time.
+
+In one run:
+1. the labelled rows of the paper-sized mock (1,870 AGN + SFG, 44 bands; the paper's training set
+   has the same size and bands) are split by the 10-fold protocol; one network (Model A's loss)
+   trains on 9 folds for a fixed number of epochs (Eq. 3 disabled so every run has the same
+   length), in this process with TensorFlow bound to one thread, as on a one-thread Dask worker;
+2. the FLOP bound of one epoch: training rows x (forward + backward = 3 forward passes) + monitor
+   rows x 1 forward pass, at numpy's float32 matmul GFLOP/s on one thread measured in this run;
+3. with --cv: the full 10-fold x 3-model paper-protocol CV (`nepagn train` defaults: Eq. 3, up to
+   3000 epochs) on a LocalCluster of --workers processes; its wall time, against the target of 30 min.
+
+    python benchmarks/training_speed.py --epochs 100 --cv --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tempfile
+import time
+from pathlib import Path
+
+import benchlib
+
+
+def epoch_timing(epochs: int) -> dict[str, float]:
+    """Seconds per epoch of one network on 9 of 10 folds of the mock's labels (one TF thread)."""
+    from nepagn.cluster import apply_tf_thread_limit
+
+    apply_tf_thread_limit(1)
+    from nepagn.features import FeatureSpec
+    from nepagn.model.config import load_model_config, load_training_config
+    from nepagn.model.cv import stratified_folds
+    from nepagn.model.loop import fit_network
+    from nepagn.model.training import default_bands
+
+    labelled = benchlib.labelled_mock()
+    y = (labelled["label"].astype("string") == "AGN").to_numpy()
+    folds = stratified_folds(y, 10, 0)
+    spec = FeatureSpec(bands=default_bands(labelled)).fit(labelled[folds != 0])
+    x = spec.transform(labelled)
+    model = dataclasses.replace(load_model_config("A"), delta=float("-inf"))  # never stops early: fixed length
+    training = load_training_config()
+    fit = lambda n: fit_network(x[folds != 0], y[folds != 0], x[folds == 0], y[folds == 0], model, training,  # noqa: E731
+                                seed=0, max_epochs=n)
+    fit(3)  # traces the compiled steps outside the timing
+    start = time.perf_counter()
+    result = fit(epochs)
+    elapsed = time.perf_counter() - start
+    return {
+        "rows": len(labelled),
+        "train_rows": int((folds != 0).sum()),
+        "monitor_rows": int((folds == 0).sum()),
+        "n_bands": x.shape[1],
+        "epochs": result.epochs_run,
+        "seconds_per_epoch": elapsed / result.epochs_run,
+        "matmul_gflops_1thread": benchlib.matmul_gflops(threads=1),
+    }
+
+
+def full_cv(workers: int, workdir: Path) -> dict[str, float]:
+    """Wall time of the 10-fold x 3-model paper-protocol CV on a LocalCluster; epochs each network ran."""
+    import pandas as pd
+
+    from nepagn.model.training import train_model_set
+
+    labelled = benchlib.labelled_mock()
+    out = workdir / f"cv-{time.time_ns()}"
+    with benchlib.local_cluster(workers) as client:
+        start = time.perf_counter()
+        train_model_set(labelled, out, folds=10, protocol="paper", client=client, progress=True)
+        wall = time.perf_counter() - start
+    metrics = pd.read_csv(out / "metrics.csv")
+    return {
+        "wall_s": wall,
+        "networks": len(metrics),
+        "epochs_total": int(metrics["epochs_run"].sum()),
+        "epochs_min": int(metrics["epochs_run"].min()),
+        "epochs_max": int(metrics["epochs_run"].max()),
+        "stopped_by_eq3": int((metrics["stop_reason"] == "eq3").sum()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=100, help="epochs of the timed network (default 100)")
+    parser.add_argument("--cv", action="store_true", help="also run the full 10-fold x 3-model CV")
+    parser.add_argument("--workers", type=int, default=2, help="LocalCluster workers for --cv (default 2)")
+    parser.add_argument("--workdir", type=Path, help="scratch folder (default: a temp dir)")
+    args = parser.parse_args()
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="nepagn-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    benchlib.print_header("training speed")
+    timing = epoch_timing(args.epochs)
+    forward = benchlib.forward_flops(int(timing["n_bands"]))["total"]
+    epoch_flops = 3 * forward * timing["train_rows"] + forward * timing["monitor_rows"]
+    bound = epoch_flops / (timing["matmul_gflops_1thread"] * 1e9)
+    per_epoch = timing["seconds_per_epoch"]
+    print(f"labelled rows: {timing['rows']} (train {timing['train_rows']}, monitor {timing['monitor_rows']}), "
+          f"bands {timing['n_bands']}; timed epochs: {timing['epochs']}")
+    print(f"FLOP per epoch: {epoch_flops / 1e9:.2f} GFLOP (forward pass {forward} FLOP/row)")
+    print(f"numpy float32 matmul, 1 thread: {timing['matmul_gflops_1thread']:.1f} GFLOP/s")
+    print(f"seconds per epoch: {per_epoch * 1e3:.1f} ms; FLOP bound {bound * 1e3:.1f} ms; "
+          f"RATIO bound / measured {bound / per_epoch:.3f} ({epoch_flops / per_epoch / 1e9:.1f} GFLOP/s achieved)")
+    worst = 30 * 3000 * per_epoch / args.workers
+    print(f"worst-case CV (30 networks x 3000 epochs, {args.workers} workers): {worst / 60:.0f} min projected")
+    if args.cv:
+        cv = full_cv(args.workers, workdir)
+        print(f"load_avg_after_cv: {benchlib.machine_info()['load_avg_1_5_15']}")
+        print(f"full CV (10 folds x A, B, C, paper protocol, {args.workers} workers): {cv['wall_s'] / 60:.1f} min "
+              f"(target < 30 min); {cv['networks']} networks, {cv['epochs_total']} epochs in all "
+              f"(min {cv['epochs_min']}, max {cv['epochs_max']}), {cv['stopped_by_eq3']} stopped by Eq. 3; "
+              f"{cv['wall_s'] * args.workers / max(1, cv['epochs_total']) * 1e3:.1f} ms per epoch per worker")
+    print(f"load_avg_after: {benchlib.machine_info()['load_avg_1_5_15']}")
+
+
+if __name__ == "__main__":
+    main()
