@@ -328,3 +328,22 @@ def test_positions_and_labels_of_updated_rows_replace_the_stored_ones(updated, s
     full = pd.read_parquet(split_mock["full"]).set_index(SOURCE_ID)
     fixed = sorted(split_mock["fixed_ids"])
     np.testing.assert_allclose(rows.loc[fixed, DEGRADED], full.loc[fixed, DEGRADED])
+
+
+@pytest.mark.slow
+def test_retrain_trains_on_the_grown_labelled_set_and_rebuilds_with_it(base_build, dask_client, tmp_path):
+    store, out = fresh_copy(base_build, tmp_path)
+    frame = open_store(store).to_dask(columns=[SOURCE_ID, LABEL, "true_class"]).compute()
+    fresh = frame[frame[LABEL].isna() & frame["true_class"].isin(["AGN", "SFG"])].head(30)
+    pd.DataFrame({"id": fresh[SOURCE_ID], "spec_class": fresh["true_class"].astype(str)}).to_csv(
+        tmp_path / "labels.csv", index=False)
+    column_map = tmp_path / "labels.toml"
+    column_map.write_text('name = "spec"\n[columns]\nsource_id = "id"\n[label]\nfrom = "spec_class"\n'
+                          'AGN = ["AGN"]\nSFG = ["SFG"]\n')
+    result = update_catalogue(store, out, tmp_path / "labels.csv", column_map, dask_client, retrain=True,
+                              max_epochs=2)
+    assert not result.labels.models_stale and result.modeldir.parent == out.resolve() / "models"
+    entry = load_index(out)["versions"][1]
+    assert entry["models"]["modeldir"] == str(result.modeldir) and entry["partitions_reused"] == []
+    trained = pd.read_parquet(result.modeldir / "labels.parquet")
+    assert set(fresh[SOURCE_ID]) <= set(trained[SOURCE_ID])
