@@ -77,7 +77,7 @@ def _run_section(pred: vf.Predictions, figures: Path, wanted: str) -> list[str]:
                 pred,
                 full[0],
                 figures / f"{prefix}_selections.png",
-                "Colour cuts vs the network (all bands), on the objects each cut applies to",
+                f"Colour cuts vs {full[0]} (all bands), on the objects each cut applies to",
             )
             lines += [vf.selection_table(rows), "", f"![colour cuts](figures/{path.name})", ""]
         return lines

@@ -218,7 +218,7 @@ def selection_rows(pred: Predictions, model: str) -> pd.DataFrame:
 
 
 def selection_figure(pred: Predictions, model: str, path: Path, title: str) -> Path:
-    """Fig. 11 style: per colour cut, the network's ROC on the objects the cut applies to, and the cut's point."""
+    """Fig. 11 style: per colour cut, the classifier's ROC on the objects the cut applies to, and the cut's point."""
     rows = selection_rows(pred, model)
     n = max(1, len(rows))
     cols = min(4, n)
@@ -230,7 +230,7 @@ def selection_figure(pred: Predictions, model: str, path: Path, title: str) -> P
     for ax, (_, row) in zip(axes.flat, rows.iterrows(), strict=False):
         ids = sel.loc[sel[f"sel_{row['selection']}_applicable"], "source_id"]
         mean, std, auc, auc_std = mean_roc(oof[oof["source_id"].isin(ids)])
-        ax.plot(FPR_GRID, mean, lw=1.8, label=f"network: AUC {auc:.3f} ± {auc_std:.3f}")
+        ax.plot(FPR_GRID, mean, lw=1.8, label=f"classifier {model}: AUC {auc:.3f} ± {auc_std:.3f}")
         ax.fill_between(FPR_GRID, np.clip(mean - std, 0, 1), np.clip(mean + std, 0, 1), alpha=0.2)
         ax.plot(row["fpr"], row["tpr"], "r*", ms=14, label=f"{row['label']} cut")
         _roc_axes(ax, f"{row['label']}: {row['n']} objects ({row['n_agn']} AGN)")
@@ -244,7 +244,8 @@ def selection_figure(pred: Predictions, model: str, path: Path, title: str) -> P
 def selection_table(rows: pd.DataFrame) -> str:
     """Markdown table of the colour cuts against the network on the same objects."""
     lines = [
-        "| cut | objects (AGN) | cut TPR | cut FPR | cut precision | network TPR at cut FPR | network AUC on them |",
+        "| cut | objects (AGN) | cut TPR | cut FPR | cut precision | classifier TPR at cut FPR "
+        "| classifier AUC on them |",
         "|---|---|---|---|---|---|---|",
     ]
     for _, r in rows.iterrows():
