@@ -1,0 +1,80 @@
+"""`nepagn report` on tiny real runs: a strict CV of a small network and an HGB ablation on mock galaxies."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import matplotlib.image as mpimg
+import numpy as np
+import pandas as pd
+import pytest
+
+from nepagn.bands import get_bands, load_registry
+from nepagn.calibration import apply_calibration
+from nepagn.cli import main
+from nepagn.evaluation.crossval import INNER_FILE, OOF_FILE, run_cv
+from nepagn.evaluation.mock import SELECTIONS_FILE, mock_galaxies, selection_table
+from nepagn.evaluation.recipes import load_recipe
+from nepagn.report.validation_figures import fold_metrics, load_predictions
+
+
+@pytest.fixture(scope="module")
+def galaxies() -> pd.DataFrame:
+    return mock_galaxies(n_sources=1500, n_galaxies=240, seed=3)
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(tmp_path_factory, galaxies):
+    """An EVALDIR of a 2-epoch network + HGB (2 folds x 2 seeds) and an HGB ablation EVALDIR with colour cuts."""
+    root = tmp_path_factory.mktemp("runs")
+    network = load_recipe("N")
+    network = replace(network, members=1, training=replace(network.training, max_epochs=2))
+    hgb = replace(load_recipe("HGB"), members=1)
+    cv_dir = run_cv(galaxies, [network, hgb], load_registry(), root / "tiny_cv", [0, 1], n_folds=2)
+    without_mir = tuple(b.id for b in load_registry() if b.group != "MIR")
+    bands = {"all": load_registry(), "-MIR": get_bands(without_mir)}
+    ablation_dir = run_cv(galaxies, [hgb], bands, root / "tiny_ablation", [0, 1], n_folds=2)
+    selection_table(galaxies).to_parquet(ablation_dir / SELECTIONS_FILE, index=False)
+    return cv_dir, ablation_dir
+
+
+def test_cv_predicts_every_object_once_per_seed_and_model(tiny_runs, galaxies):
+    cv_dir, _ = tiny_runs
+    oof = pd.read_parquet(cv_dir / OOF_FILE)
+    counts = oof.groupby(["model", "seed"])["source_id"].nunique()
+    assert (counts == len(galaxies)).all() and len(oof) == 2 * 2 * len(galaxies)
+    inner = pd.read_parquet(cv_dir / INNER_FILE)
+    # inner rows are training rows of their outer fold: never the fold's own validation objects
+    merged = inner.merge(oof[["model", "seed", "fold", "source_id"]], on=["model", "seed", "fold", "source_id"])
+    assert merged.empty
+    assert np.isfinite(oof["threshold"]).all()
+
+
+def test_report_writes_figures_tables_and_calibrators(tiny_runs, tmp_path):
+    cv_dir, ablation_dir = tiny_runs
+    status = main(["report", "--models", str(cv_dir), str(ablation_dir), "--out", str(tmp_path), "--model", "N",
+                   "--save-calibration"])
+    assert status == 0
+    text = (tmp_path / "validation_report.md").read_text()
+    for expected in ("## tiny_cv", "| N |", "| HGB |", "Brier", "## tiny_ablation", "| -MIR |", "objects (AGN)"):
+        assert expected in text
+    for kind in ("tiny_cv_roc", "tiny_cv_calibration", "tiny_cv_uncertainty", "tiny_ablation_ablation",
+                 "tiny_ablation_selections"):
+        image = mpimg.imread(tmp_path / "figures" / f"validation_{kind}.png")
+        assert image.shape[0] > 300 and image.shape[1] > 300
+    calibrated = apply_calibration(cv_dir, np.array([0.0, 0.5, 1.0]), "N")
+    assert ((calibrated >= 0) & (calibrated <= 1)).all() and np.all(np.diff(calibrated) >= 0)
+
+
+def test_report_table_matches_fold_metrics(tiny_runs):
+    cv_dir, _ = tiny_runs
+    pred = load_predictions(cv_dir)
+    per_fold = fold_metrics(pred.oof)
+    assert len(per_fold) == 2 * 2 * 2  # models x seeds x folds
+    assert per_fold["roc_auc"].between(0, 1).all()
+
+
+def test_report_without_predictions_is_a_one_line_error(tmp_path, capsys):
+    assert main(["report", "--models", str(tmp_path), "--out", str(tmp_path / "docs")]) == 2
+    assert "oof_predictions.parquet" in capsys.readouterr().err
+    assert not (tmp_path / "docs" / "validation_report.md").exists()
