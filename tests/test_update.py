@@ -282,7 +282,7 @@ def test_new_band_is_added_to_the_store_and_existing_models_ignore_it(base_build
     assert not again.created
 
 
-def test_new_labels_mark_models_stale_and_are_recorded(base_build, tiny_model_set, dask_client, tmp_path):
+def test_new_labels_mark_models_stale_and_are_recorded(base_build, tiny_model_set, dask_client, tmp_path, capsys):
     store, out = fresh_copy(base_build, tmp_path)
     frame = open_store(store).to_dask(columns=[SOURCE_ID, LABEL, "true_class"]).compute()
     fresh = frame[frame[LABEL].isna() & frame["true_class"].isin(["AGN", "SFG"])].head(30)
@@ -291,12 +291,15 @@ def test_new_labels_mark_models_stale_and_are_recorded(base_build, tiny_model_se
     column_map = tmp_path / "labels.toml"
     column_map.write_text('name = "spec"\n[columns]\nsource_id = "id"\n[label]\nfrom = "spec_class"\n'
                           'AGN = ["AGN"]\nSFG = ["SFG"]\n')
-    result = update_catalogue(store, out, tmp_path / "labels.csv", column_map, dask_client)
-    assert result.labels.changed_by_update and result.labels.models_stale
-    assert result.labels.labelled_after == result.labels.labelled_before + 30
-    assert "retrain" in result.summary()
+    assert main(["update", "--store", str(store), "--catalogue", str(out), "--add", str(tmp_path / "labels.csv"),
+                 "--columns", str(column_map), "--quiet", "--scheduler", dask_client.scheduler.address]) == 0
+    assert "models are STALE" in capsys.readouterr().out
     entry = load_index(out)["versions"][1]
-    assert entry["labels"]["models_stale"] and entry["models"]["labels_hash"] == result.labels.model_hash
+    labels = entry["labels"]
+    assert labels["changed_by_update"] and labels["models_stale"]
+    assert labels["labelled_after"] == labels["labelled_before"] + 30
+    manifest = json.loads((tiny_model_set / "manifest.json").read_text())
+    assert entry["models"]["labels_hash"] == labels["model_hash"] == manifest["labels_hash"]
     assert {tuple(k) for k in entry["partitions_computed"]} == partitions_holding(store, set(fresh[SOURCE_ID]))
     catalogue = current_catalogue(out).set_index(SOURCE_ID)
     assert (catalogue.loc[fresh[SOURCE_ID], "status"] == "labelled").all()

@@ -90,7 +90,7 @@ def rewrite_partition(job: PartitionRewrite) -> list[tuple[int, int, int]]:
     return written
 
 
-def _link(source: Path, target: Path) -> None:
+def link_or_copy(source: Path, target: Path) -> None:
     """Hard-link `source` to `target` (copy where the file system cannot link)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -115,7 +115,7 @@ def stage_store(store: Store, plan: SourcePlan, client, inputs_record: list[dict
                                              frozenset(plan.removals.get(key, ())), plan.incoming.get(key),
                                              plan.columns, plan.dtypes, plan.base_input_id, str(stage), max_rows))
             else:
-                _link(partition.path, partition_path(stage, *key))
+                link_or_copy(partition.path, partition_path(stage, *key))
                 staged.linked.append(key)
         for key in plan.new_partitions:
             jobs.append(PartitionRewrite(*key, None, frozenset(), plan.incoming.get(key), plan.columns, plan.dtypes,

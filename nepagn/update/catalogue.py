@@ -40,7 +40,7 @@ from nepagn.pipeline.provenance import (
 from nepagn.pipeline.summary import add_counts, partition_counts, summarise, to_markdown, to_text
 from nepagn.schema import CORE_COLUMNS, HEALPIX_29, SOURCE_ID, TRUE_CLASS
 from nepagn.store import Store, finalize_store, open_store, partition_path
-from nepagn.update.apply_sources import _link
+from nepagn.update.apply_sources import link_or_copy
 from nepagn.update.tasks import run_tasks
 from nepagn.update.versions import VERSIONS_DIR, version_name, version_path
 
@@ -169,7 +169,7 @@ def build_version(
             target = partition_path(catalogue_root, partition.order, partition.pixel)
             if _reusable(previous, out_dir, key, entry, model_set_id, digest):
                 old = previous["partitions"][key]
-                _link(version_path(out_dir, previous) / old["file"], target)
+                link_or_copy(version_path(out_dir, previous) / old["file"], target)
                 entry.update({k: old[k] for k in ("sha256", "rows", "counts", "run_id")})
                 build.reused.append((partition.order, partition.pixel))
                 continue
@@ -260,13 +260,17 @@ def _run_jobs(client, jobs: list[PartitionJob], progress: bool) -> list[dict[str
 
 
 def _write_exports(root: Path, wanted, columns, provenance: Provenance, summary: dict[str, Any]) -> None:
-    """Single Parquet, FITS and summary of a version; provenance.json last."""
+    """Single Parquet, FITS, summary and figures of a version (as build-catalogue writes them); provenance.json last."""
+    from nepagn.report.catalogue_figures import agn_fraction_sky_map, agreement_bar_chart
+
     files = [partition_path(root / CATALOGUE_DIR, order, pixel) for order, pixel in wanted]
     text = provenance.to_json()
     write_voparquet(files, root / "catalogue.parquet", columns, {PROVENANCE_KEY: text.encode()})
     header = {"ORIGIN": "nepagn update", "RUN_ID": provenance.run_id, "MODELSET": provenance.model_set_id[:68],
               "CATVERS": provenance.input["catalogue_version"], "PROVENAN": "provenance.json"}
     write_fits(read_partitions(files), root / "catalogue.fits", columns, header)
+    agreement_bar_chart(summary, root / "figures" / "agreement.png")
+    agn_fraction_sky_map(summary, root / "figures" / "agn_fraction_map.png")
     write_text_atomic(root / "summary.json", json.dumps(summary, indent=2) + "\n")
     write_text_atomic(root / "summary.md", to_markdown(summary) + "\n")
     write_text_atomic(root / "summary.txt", to_text(summary) + "\n")

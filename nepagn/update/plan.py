@@ -40,6 +40,7 @@ class SourcePlan:
     updated_ids: list[str] = field(default_factory=list)
     unchanged: int = 0
     base_input_id: str = "base"
+    added_columns: list[str] = field(default_factory=list)  # columns the store gains (new bands, input_id)
 
     @property
     def touched(self) -> set[Key]:
@@ -49,8 +50,6 @@ class SourcePlan:
     @property
     def schema_changed(self) -> bool:
         return bool(self.added_columns)
-
-    added_columns: list[str] = field(default_factory=list)
 
     @property
     def changes_rows(self) -> bool:

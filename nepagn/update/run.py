@@ -93,20 +93,19 @@ def update_catalogue(
     before = open_store(store_path)
     stored_bands = before.path / apply_sources.EXTRA_BANDS_FILE
     extra = bands.merge_band_rows(stored_bands if stored_bands.is_file() else None, band_registry)
-    registry_file = band_registry or (stored_bands if stored_bands.is_file() else None)
-    if extra:
-        scratch_registry = out_dir / f".bands-{uuid.uuid4().hex[:8]}.csv"
-        scratch_registry.write_text(bands.registry_text(extra))
-        registry_file = scratch_registry
-    bands.activate(registry_file if extra else None, client)
+    registry = None
+    if extra:  # the store's extra bands and the new ones, known here and on the workers during the update
+        registry = out_dir / f".bands-{uuid.uuid4().hex[:8]}.csv"
+        registry.write_text(bands.registry_text(extra))
+    bands.activate(registry, client)
     try:
         return _update(store_path, out_dir, index, current, before, add, columns, client, models, retrain, extra,
                        quarantine, max_epochs, progress, limit_partitions)
     finally:
-        if extra:
+        if registry is not None:
             stored = store_path / apply_sources.EXTRA_BANDS_FILE
             bands.activate(stored if stored.is_file() else None, client)
-            Path(registry_file).unlink(missing_ok=True)
+            registry.unlink(missing_ok=True)
 
 
 def _update(store_path, out_dir, index, current, before, add, columns, client, models, retrain, extra, quarantine,
