@@ -49,7 +49,8 @@ def main() -> None:
         for size in sorted(args.sizes):
             if seconds_per_source is not None and size * seconds_per_source / 60 > args.max_minutes:
                 print(f"size {size}: NOT RUN; projected {size * seconds_per_source / 60:.0f} min "
-                      f"(simulate + ingest + build at {seconds_per_source * 1e6:.0f} us/source) "
+                      f"(at {seconds_per_source * 1e6:.0f} us/source: the previous size's simulate, ingest and build, "
+                      "less the steps whose output was reused) "
                       f"> --max-minutes {args.max_minutes:g}")
                 continue
             start = time.perf_counter()

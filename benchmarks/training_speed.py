@@ -1,13 +1,15 @@
 """Training speed: seconds per epoch against the FLOP bound of one epoch, and the full paper-protocol CV wall time.
 
 In one run:
-1. the labelled rows of the paper-sized mock (1,870 AGN + SFG, 44 bands; the paper's training set
-   has the same size and bands) are split by the 10-fold protocol; one network (Model A's loss)
+1. the labelled rows of the paper-sized mock (1,870 AGN + SFG, 44 bands; the mock's labelled
+   fractions follow the paper's) are split by the 10-fold protocol; one network (Model A's loss)
    trains on 9 folds for a fixed number of epochs (Eq. 3 disabled so every run has the same
    length), in this process with TensorFlow bound to one thread, as on a one-thread Dask worker;
 2. the FLOP bound of one epoch: training rows x (forward + backward = 3 forward passes) + monitor
    rows x 1 forward pass, at numpy's float32 matmul GFLOP/s on one thread measured in this run;
-3. with --cv: the full 10-fold x 3-model paper-protocol CV (`nepagn train` defaults: Eq. 3, up to
+3. fold 0 of Models A, B, C trained as `nepagn train` does (Eq. 3, epoch cap), here one after
+   another: the full CV's wall time projected as 10 x their time / --workers;
+4. with --cv: the full 10-fold x 3-model paper-protocol CV (`nepagn train` defaults: Eq. 3, up to
    3000 epochs) on a LocalCluster of --workers processes; its wall time, against the target of 30 min.
 
     python benchmarks/training_speed.py --epochs 100 --cv --workers 2
@@ -82,6 +84,29 @@ def full_cv(workers: int, workdir: Path) -> dict[str, float]:
     }
 
 
+def cv_subset(folds: int = 10) -> dict[str, float]:
+    """Fold 0 of Models A, B, C trained as `nepagn train` trains them (Eq. 3, epoch cap), one after another here."""
+    from nepagn.features import FeatureSpec
+    from nepagn.model.config import load_training_config
+    from nepagn.model.cv import stratified_folds
+    from nepagn.model.training import default_bands, make_tasks, train_one
+
+    labelled = benchlib.labelled_mock()
+    y = (labelled["label"].astype("string") == "AGN").to_numpy()
+    fold_table = stratified_folds(y, folds, 0)
+    tasks = make_tasks(("A", "B", "C"), folds, (0,), "paper", load_training_config(),
+                       FeatureSpec(bands=default_bands(labelled)), None)
+    chosen = [task for task in tasks if task.fold == 0]
+    start = time.perf_counter()
+    results = [train_one(task, labelled, fold_table) for task in chosen]
+    return {
+        "seconds": time.perf_counter() - start,
+        "networks": len(results),
+        "epochs": [r["epochs_run"] for r in results],
+        "stop": [r["stop_reason"] for r in results],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=100, help="epochs of the timed network (default 100)")
@@ -106,6 +131,11 @@ def main() -> None:
           f"RATIO bound / measured {bound / per_epoch:.3f} ({epoch_flops / per_epoch / 1e9:.1f} GFLOP/s achieved)")
     worst = 30 * 3000 * per_epoch / args.workers
     print(f"worst-case CV (30 networks x 3000 epochs, {args.workers} workers): {worst / 60:.0f} min projected")
+    subset = cv_subset()
+    projected = subset["seconds"] / subset["networks"] * 30 / args.workers
+    print(f"CV subset (fold 0 of A, B, C, paper protocol, Eq. 3, one thread): {subset['seconds']:.0f} s, "
+          f"epochs {subset['epochs']} ({subset['stop']}); projected full CV (30 networks, {args.workers} workers, "
+          f"perfect sharing): {projected / 60:.1f} min (target < 30 min)")
     if args.cv:
         cv = full_cv(args.workers, workdir)
         print(f"load_avg_after_cv: {benchlib.machine_info()['load_avg_1_5_15']}")
