@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from astropy.table import Table
 
 from nepagn.bands import EXTRA_BANDS_ENV
 from nepagn.cli import main
@@ -171,6 +172,8 @@ def test_partition_that_grows_past_the_threshold_is_split(base_build, dask_clien
     assert {tuple(k) for k in load_index(out)["versions"][1]["partitions_computed"]} == set(children)
     assert len(lsdb.open_catalog(store).compute()) == N_BASE + extra
     assert len(current_catalogue(out)) == N_BASE + extra
+    assert len(lsdb.open_catalog(out / "current" / "catalogue").compute()) == N_BASE + extra
+    assert len(Table.read(out / "current" / "catalogue.fits")) == N_BASE + extra
 
 
 def test_rows_record_which_input_and_run_produced_them(updated, split_mock):
