@@ -18,10 +18,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 FULL = {
-    "inference_efficiency.py": ["--sources", "100000", "--folds", "10"],
+    "inference_efficiency.py": ["--sources", "100000", "--folds", "3"],
     "workers.py": ["--sources", "100000", "--folds", "3"],
     "scale.py": ["--sizes", "100000", "1000000", "10000000", "--folds", "3", "--keep"],
-    "training_speed.py": ["--epochs", "100", "--cv"],
+    "training_speed.py": ["--epochs", "50"],
 }
 QUICK = {
     "inference_efficiency.py": ["--sources", "5000", "--folds", "2"],
