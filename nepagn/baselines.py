@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
+from threadpoolctl import threadpool_limits
 
 from nepagn.features import FeatureSpec
 from nepagn.model.metrics import classification_metrics
@@ -17,7 +18,16 @@ def hgb_cross_validation(
     """Per-(seed, fold) metrics and out-of-fold p_agn of class-balanced HGB, fitted on the training folds only.
 
     Threshold 0.5 on the balanced model's probability; the feature spec is fitted per fold like the networks'.
+    One OpenMP thread: this runs in the client process beside the Dask workers, and HGB's OpenMP threads
+    competing with them for the same cores slowed it by more than 10x on a 2-core machine.
     """
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return _hgb_folds(labelled, y, fold_table, spec)
+
+
+def _hgb_folds(
+    labelled: pd.DataFrame, y: np.ndarray, fold_table: dict[int, np.ndarray], spec: FeatureSpec
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     metric_rows, oof = [], []
     for seed, folds in fold_table.items():
         for fold in np.unique(folds):

@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nepagn.baselines import hgb_cross_validation
 from nepagn.features import FeatureSpec
 from nepagn.model.config import TrainingConfig
 from nepagn.model.metrics import summarise
@@ -82,15 +81,21 @@ def write_modeldir(
     seeds: list[int],
     wall_seconds: float,
     progress: bool = True,
+    baseline: bool = True,
 ) -> Path:
-    """Write every output of a CV run atomically into `out_dir`; returns out_dir."""
+    """Write every output of a CV run atomically into `out_dir`; returns out_dir.
+
+    `baseline=False` skips the HGB baseline (for model sets trained only to classify, not to be compared).
+    """
     out_dir = Path(out_dir)
     partial = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}")
     if partial.exists():
         shutil.rmtree(partial)
     partial.mkdir(parents=True)
     try:
-        _write_contents(partial, rows, results, fold_table, tasks, protocol, training, spec, folds, seeds, wall_seconds)
+        _write_contents(
+            partial, rows, results, fold_table, tasks, protocol, training, spec, folds, seeds, wall_seconds, baseline
+        )
         partial.rename(out_dir)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
@@ -99,7 +104,10 @@ def write_modeldir(
     return out_dir
 
 
-def _write_contents(root, rows, results, fold_table, tasks, protocol, training, spec, folds, seeds, wall_seconds):
+def _write_contents(
+    root, rows, results, fold_table, tasks, protocol, training, spec, folds, seeds, wall_seconds, baseline
+):
+    from nepagn.baselines import hgb_cross_validation
     from nepagn.model.figures import plot_history, plot_roc, table1_markdown
 
     source_ids = rows[SOURCE_ID].astype(str).to_numpy()
@@ -194,12 +202,13 @@ def _write_contents(root, rows, results, fold_table, tasks, protocol, training, 
             "summary": summary.to_dict(orient="records"),
         },
     )
-    hgb_metrics, hgb_oof = hgb_cross_validation(rows, y, fold_table, spec)
-    hgb_metrics.to_csv(root / "baseline_hgb_metrics.csv", index=False)
-    hgb_oof.insert(0, SOURCE_ID, source_ids[hgb_oof.pop("row").to_numpy()])
-    hgb_oof.to_parquet(root / "baseline_hgb_oof.parquet", index=False)
-    summary = pd.concat([summary, summarise(hgb_metrics)], ignore_index=True)
-    summary.to_csv(root / "metrics_summary.csv", index=False)
+    if baseline:
+        hgb_metrics, hgb_oof = hgb_cross_validation(rows, y, fold_table, spec)
+        hgb_metrics.to_csv(root / "baseline_hgb_metrics.csv", index=False)
+        hgb_oof.insert(0, SOURCE_ID, source_ids[hgb_oof.pop("row").to_numpy()])
+        hgb_oof.to_parquet(root / "baseline_hgb_oof.parquet", index=False)
+        summary = pd.concat([summary, summarise(hgb_metrics)], ignore_index=True)
+        summary.to_csv(root / "metrics_summary.csv", index=False)
     (root / "table1.md").write_text(table1_markdown(summary, model_configs, protocol, folds, seeds))
     for name in model_configs:
         plot_history(root, name, root / f"fig7_history_{name}.png")

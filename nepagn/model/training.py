@@ -191,11 +191,13 @@ def train_model_set(
     progress: bool = True,
     training: TrainingConfig | None = None,
     feature_options: dict[str, Any] | None = None,
+    baseline: bool = True,
 ) -> Path:
     """K-fold CV of `models` over `seeds` on the labelled rows of `labelled`; writes and returns MODELDIR.
 
     Each (model, fold, seed) is one task on `client` (a dask.distributed Client), or runs in this
     process when client is None. MODELDIR appears only once complete (written beside it, then renamed).
+    `baseline=False` skips the HGB baseline on the same folds (build-catalogue's quick training does not need it).
     """
     from nepagn.model.modeldir import write_modeldir
 
@@ -245,6 +247,7 @@ def train_model_set(
         seeds=list(seeds),
         wall_seconds=wall,
         progress=progress,
+        baseline=baseline,
     )
 
 
