@@ -139,8 +139,10 @@ def prepare_models(
         return modeldir, provenance
     say(f"Models: no --models given: training Models {', '.join(settings['models'])} QUICKLY "
         f"({settings['folds']} folds, seeds {settings['seeds']}, at most {settings['max_epochs']} epochs, "
-        f"{settings['protocol']} protocol; see [quick_training] in configs/pipeline.toml). "
+        f"{settings['protocol']} protocol, mini-batches of {settings.get('batch_size') or 'all'} rows; "
+        "see [quick_training] in configs/pipeline.toml). "
         "This is not the paper's training: use `nepagn train` and --models for a catalogue you publish.")
+    from nepagn.model.config import load_training_config
     from nepagn.model.training import train_model_set
 
     shutil.rmtree(modeldir, ignore_errors=True)
@@ -151,6 +153,9 @@ def prepare_models(
         labelled, modeldir, models=tuple(settings["models"]), folds=int(settings["folds"]),
         protocol=str(settings["protocol"]), seeds=tuple(int(s) for s in settings["seeds"]), client=client,
         max_epochs=int(settings["max_epochs"]), progress=progress,
+        training=load_training_config(batch_size=settings.get("batch_size")),
+        feature_options={"standardise": bool(settings.get("standardise", False))},
+        baseline=False,
     )
     _write_record(record_path, record)
     return modeldir, provenance
