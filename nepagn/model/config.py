@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nepagn.errors import NepagnError
-from nepagn.resources import configs_dir
+from nepagn.resources import configs_dir, read_toml
 
 
 @dataclass(frozen=True)
@@ -44,22 +43,12 @@ class TrainingConfig:
         return asdict(self)
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError as exc:
-        raise NepagnError(f"{path}: configuration file not found") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise NepagnError(f"{path}: not valid TOML: {exc}") from exc
-
-
 def load_model_config(name_or_path: str | Path) -> ModelConfig:
     """A Model config by name (A, B, C in configs/models/) or by path to a TOML file."""
     path = Path(name_or_path)
     if not path.suffix:
         path = configs_dir() / "models" / f"{name_or_path}.toml"
-    data = _read_toml(path)
+    data = read_toml(path)
     try:
         return ModelConfig(
             name=str(data.get("name", path.stem)),
@@ -75,7 +64,7 @@ def load_model_config(name_or_path: str | Path) -> ModelConfig:
 
 def load_training_config(path: str | Path | None = None, **overrides: Any) -> TrainingConfig:
     """The training defaults (configs/training.toml, or `path`), with non-None `overrides` applied."""
-    data = _read_toml(Path(path) if path else configs_dir() / "training.toml")
+    data = read_toml(Path(path) if path else configs_dir() / "training.toml")
     data.update({key: value for key, value in overrides.items() if value is not None})
     known = set(TrainingConfig.__dataclass_fields__)
     unknown = sorted(set(data) - known)

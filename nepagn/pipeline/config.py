@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nepagn.errors import NepagnError
 from nepagn.preprocess import PreprocessConfig
-from nepagn.resources import configs_dir
+from nepagn.resources import configs_dir, read_toml
 
 DEFAULT_CONFIG = "pipeline.toml"
 SECTIONS = ("preprocess", "store", "catalogue", "mock", "quick_training")
@@ -42,22 +41,12 @@ class PipelineConfig:
         return dict(self.values["quick_training"])
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError as exc:
-        raise NepagnError(f"{path}: configuration file not found") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise NepagnError(f"{path}: not valid TOML: {exc}") from exc
-
-
 def load_pipeline_config(override: str | Path | None = None) -> PipelineConfig:
     """The shipped defaults, with the sections/keys of `override` replacing them; unknown keys are an error."""
-    values = _read(configs_dir() / DEFAULT_CONFIG)
+    values = read_toml(configs_dir() / DEFAULT_CONFIG)
     if override is not None:
         path = Path(override)
-        for section, entries in _read(path).items():
+        for section, entries in read_toml(path).items():
             if section not in SECTIONS or not isinstance(entries, dict):
                 raise NepagnError(f"{path}: unknown section [{section}]; expected one of {list(SECTIONS)}")
             unknown = sorted(set(entries) - set(values[section]))
