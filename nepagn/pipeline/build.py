@@ -28,9 +28,9 @@ from nepagn.pipeline.model_info import read_model_set_info
 from nepagn.pipeline.outputs import read_partitions, write_fits, write_voparquet
 from nepagn.pipeline.partition_task import (
     PartitionJob,
-    build_partition,
     read_done_record,
     reusable,
+    run_partition_jobs,
 )
 from nepagn.pipeline.provenance import (
     PROVENANCE_KEY,
@@ -56,7 +56,6 @@ SUMMARY_STEM = "summary"
 FIGURES_DIR = "figures"
 DONE_DIR = Path(".build") / "done"
 FINAL_OUTPUTS = (CATALOGUE_PARQUET, CATALOGUE_FITS, PROVENANCE_JSON, "summary.txt", "summary.md", "summary.json")
-TASK_RETRIES = 2
 
 
 class BuildInterrupted(NepagnError):
@@ -195,22 +194,12 @@ def build_catalogue(
 
 
 def _run_jobs(client, jobs: list[PartitionJob], records: dict, progress: bool) -> list[tuple[int, int]]:
-    """Run the partition jobs on the cluster (Dask retries lost or failed tasks); fill `records`."""
-    from distributed import as_completed
-    from tqdm.auto import tqdm
-
-    if not jobs:
-        return []
-    futures = [client.submit(build_partition, job, pure=False, retries=TASK_RETRIES,
-                             key=f"build-partition-{job.order}-{job.pixel}-{job.key[:12]}") for job in jobs]
+    """Run the partition jobs on the cluster; fill `records` by (order, pixel) and return those computed."""
     done = []
-    with tqdm(total=len(futures), desc="classifying partitions", unit="part", disable=not progress) as bar:
-        for future in as_completed(futures):
-            record = future.result()
-            where = (record["order"], record["pixel"])
-            records[where] = record
-            done.append(where)
-            bar.update()
+    for record in run_partition_jobs(client, jobs, progress, key_prefix="build-partition"):
+        where = (record["order"], record["pixel"])
+        records[where] = record
+        done.append(where)
     return sorted(done)
 
 

@@ -152,3 +152,27 @@ def _find_partition(partitions: list[PartitionInfo], order: int, pixel: int, sto
         if partition.order == order and partition.pixel == pixel:
             return partition
     raise RuntimeError(f"{store_path}: partition Norder={order} Npix={pixel} not in the store")
+
+
+TASK_RETRIES = 2
+
+
+def run_partition_jobs(client, jobs: list[PartitionJob], progress: bool, key_prefix: str) -> list[dict[str, Any]]:
+    """build_partition for each job on the cluster (Dask retries lost or failed tasks); done records as they finish.
+
+    The one runner of partition jobs, for build-catalogue and for nepagn update alike.
+    """
+    from distributed import as_completed
+    from tqdm.auto import tqdm
+
+    futures = [
+        client.submit(build_partition, job, pure=False, retries=TASK_RETRIES,
+                      key=f"{key_prefix}-{job.order}-{job.pixel}-{job.key[:12]}")
+        for job in jobs
+    ]
+    records = []
+    with tqdm(total=len(futures), desc="classifying partitions", unit="part", disable=not progress) as bar:
+        for future in as_completed(futures):
+            records.append(future.result())
+            bar.update()
+    return records

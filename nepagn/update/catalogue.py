@@ -26,7 +26,7 @@ from nepagn.bands import err_column, mag_column
 from nepagn.errors import NepagnError
 from nepagn.pipeline.catalogue_schema import catalogue_columns
 from nepagn.pipeline.outputs import read_partitions, write_fits, write_voparquet
-from nepagn.pipeline.partition_task import PartitionJob, build_partition, read_done_record
+from nepagn.pipeline.partition_task import PartitionJob, read_done_record, run_partition_jobs
 from nepagn.pipeline.provenance import (
     PROVENANCE_KEY,
     Provenance,
@@ -47,7 +47,6 @@ from nepagn.update.versions import VERSIONS_DIR, version_name, version_path
 log = logging.getLogger(__name__)
 
 CATALOGUE_DIR = "catalogue"
-TASK_RETRIES = 2
 
 
 class UpdateInterrupted(NepagnError):
@@ -181,7 +180,7 @@ def build_version(
                 preprocess=settings["preprocess"], with_truth=with_truth,
             ))
         selected = jobs if limit_partitions is None else jobs[:limit_partitions]
-        records = _run_jobs(client, selected, progress)
+        records = run_partition_jobs(client, selected, progress, key_prefix="update-partition")
         if len(selected) < len(jobs):
             raise UpdateInterrupted(
                 f"{out_dir}: stopped after {len(selected)} of {len(jobs)} stale partitions as asked; "
@@ -240,23 +239,6 @@ def publish(build: VersionBuild, out_dir: Path) -> None:
         shutil.rmtree(final)
     build.path.rename(final)
     build.path = final
-
-
-def _run_jobs(client, jobs: list[PartitionJob], progress: bool) -> list[dict[str, Any]]:
-    """The pipeline's build_partition for each stale partition, on the cluster (Dask retries failed tasks)."""
-    from distributed import as_completed
-    from tqdm.auto import tqdm
-
-    if not jobs:
-        return []
-    futures = [client.submit(build_partition, job, pure=False, retries=TASK_RETRIES,
-                             key=f"update-partition-{job.order}-{job.pixel}-{job.key[:12]}") for job in jobs]
-    records = []
-    with tqdm(total=len(futures), desc="classifying partitions", unit="part", disable=not progress) as bar:
-        for future in as_completed(futures):
-            records.append(future.result())
-            bar.update()
-    return records
 
 
 def _write_exports(root: Path, wanted, columns, provenance: Provenance, summary: dict[str, Any]) -> None:
