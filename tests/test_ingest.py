@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from frame_checks import assert_same_rows
 
 from nepagn.cli import main
 from nepagn.columnmap import ColumnMap
@@ -84,23 +85,6 @@ def write_input(frame: pd.DataFrame, path):
 def store_frame(store_path) -> pd.DataFrame:
     store = open_store(store_path)
     return pd.concat([store.read_partition(p) for p in store.partitions], ignore_index=True)
-
-
-def assert_same_rows(got: pd.DataFrame, expected: pd.DataFrame) -> None:
-    """Same source ids and, matched on them, the same values (nulls equal to nulls)."""
-    got = got.sort_values("source_id", ignore_index=True)
-    expected = expected.sort_values("source_id", ignore_index=True)
-    assert len(got) == len(expected)
-    for name in expected.columns:
-        if pd.api.types.is_numeric_dtype(expected[name]):
-            np.testing.assert_array_equal(
-                got[name].to_numpy(dtype=float, na_value=np.nan), expected[name].to_numpy(dtype=float, na_value=np.nan)
-            )
-        else:
-            assert (
-                got[name].astype("string").fillna("<null>").tolist()
-                == expected[name].astype("string").fillna("<null>").tolist()
-            ), name
 
 
 @pytest.mark.parametrize("suffix", ["parquet", "csv", "fits", "vot"])

@@ -7,6 +7,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from frame_checks import assert_same_rows
 
 from nepagn.errors import NepagnError
 from nepagn.store import finalize_store, open_store, partition_path, pixel_of, spatial_index, write_partition
@@ -40,26 +41,6 @@ def write_store(root, frame: pd.DataFrame, order: int = ORDER, finalize: bool = 
     return finalize_store(root, "test") if finalize else None
 
 
-def by_id(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.sort_values("source_id", ignore_index=True)
-
-
-def assert_same_values(got: pd.DataFrame, expected: pd.DataFrame) -> None:
-    """Same rows (matched by source_id) and values, nulls equal to nulls whatever their pandas type."""
-    got, expected = by_id(got), by_id(expected)
-    assert len(got) == len(expected)
-    for name in expected.columns:
-        if pd.api.types.is_numeric_dtype(expected[name]):
-            np.testing.assert_array_equal(
-                got[name].to_numpy(dtype=float, na_value=np.nan), expected[name].to_numpy(dtype=float, na_value=np.nan)
-            )
-        else:
-            assert (
-                got[name].astype("string").fillna("<null>").tolist()
-                == expected[name].astype("string").fillna("<null>").tolist()
-            ), name
-
-
 def test_store_reads_back_identically_with_pyarrow_pandas_lsdb_and_hats(tmp_path):
     import hats
     import lsdb
@@ -76,7 +57,7 @@ def test_store_reads_back_identically_with_pyarrow_pandas_lsdb_and_hats(tmp_path
     via_store = pd.concat([store.read_partition(p) for p in store.partitions])
     assert hats.read_hats(tmp_path / "store").catalog_info.total_rows == len(frame)
     for got in (via_pyarrow, via_pandas, via_lsdb, via_store):
-        assert_same_values(got[columns], frame)
+        assert_same_rows(got[columns], frame)
     assert (via_store["_healpix_29"].to_numpy() == spatial_index(via_store["ra"], via_store["dec"])).all()
 
 
