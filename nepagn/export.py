@@ -1,24 +1,24 @@
 """Export a store as one file: FITS (TOPCAT/STILTS) or single-file VOParquet, with units and descriptions.
 
 FITS carries units in TUNITn, UCDs in TUCDn and descriptions in TCOMMn (the keywords TOPCAT and
-STILTS read); string nulls become empty strings (FITS has no string null), float nulls NaN.
-Parquet is streamed partition by partition; FITS is built in memory (fine at survey-field size).
+STILTS read); string nulls become empty strings (FITS has no string null), float nulls NaN, integer
+nulls TNULLn, boolean nulls F. Both formats are streamed partition by partition (FITS by
+nepagn.fits_writer), so memory is bounded by one partition, not by the store.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from nepagn.errors import NepagnError
+from nepagn.fits_writer import write_fits_table
+from nepagn.pipeline.outputs import atomic_path
 from nepagn.store import Store, open_store
 from nepagn.voparquet import string_lengths, with_voparquet_metadata
 
@@ -52,49 +52,14 @@ def _write_parquet(store: Store, columns: list[str], target: Path, progress: boo
             writer.write_table(table.cast(schema))
 
 
-def fits_table_hdu(frame: pd.DataFrame, column_meta: dict[str, dict[str, str]], extname: str = "CATALOG"):
-    """A FITS binary table HDU of `frame` with TUNITn, TUCDn and TCOMMn from `column_meta`."""
-    from astropy.io import fits
-    from astropy.table import Table
-
-    table = Table()
-    for name in frame.columns:
-        series = frame[name]
-        if pd.api.types.is_string_dtype(series) or series.dtype == object:
-            values = series.astype("string").fillna("").to_numpy(dtype=str)
-            table[name] = values
-        elif pd.api.types.is_bool_dtype(series):
-            table[name] = series.to_numpy(dtype=bool)
-        elif isinstance(series.dtype, pd.api.extensions.ExtensionDtype) and pd.api.types.is_float_dtype(series):
-            table[name] = series.to_numpy(dtype=series.dtype.numpy_dtype, na_value=np.nan)
-        else:
-            table[name] = series.to_numpy()
-        unit = column_meta.get(name, {}).get("unit")
-        if unit:
-            table[name].unit = unit
-    hdu = fits.table_to_hdu(table)
-    hdu.name = extname
-    for index, name in enumerate(frame.columns, start=1):
-        meta = column_meta.get(name, {})
-        if meta.get("ucd"):
-            hdu.header[f"TUCD{index}"] = meta["ucd"]
-        if meta.get("description"):
-            hdu.header[f"TCOMM{index}"] = meta["description"]
-    return hdu
-
-
 def _write_fits(store: Store, columns: list[str], target: Path, progress: bool) -> None:
-    from astropy.io import fits
-
-    frames = [
-        store.read_partition(p, columns)
-        for p in tqdm(store.partitions, desc="export", unit="partition", disable=not progress)
-    ]
-    frame = pd.concat(frames, ignore_index=True)
-    hdu = fits_table_hdu(frame, store.column_meta)
-    hdu.header["NEPSNAP"] = (store.snapshot_id[:16], "nepagn store snapshot id (prefix)")
-    hdu.header["NEPCAT"] = (store.properties.get("obs_collection", ""), "catalogue name")
-    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(target)
+    """The FITS table, streamed from the partition files, with the store's snapshot and name in its header."""
+    header = {
+        "NEPSNAP": (store.snapshot_id[:16], "nepagn store snapshot id (prefix)"),
+        "NEPCAT": (store.properties.get("obs_collection", ""), "catalogue name"),
+    }
+    write_fits_table([partition.path for partition in store.partitions], target, store.column_meta, header,
+                     columns=columns, extname="CATALOG", progress=progress)
 
 
 def export_store(
@@ -113,15 +78,10 @@ def export_store(
     if target.exists() and not overwrite:
         raise NepagnError(f"{target}: exists; pass --overwrite to replace it")
     selected = _columns(store, columns)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        if name.endswith(PARQUET_SUFFIXES):
+    if name.endswith(PARQUET_SUFFIXES):
+        with atomic_path(target) as temp:
             _write_parquet(store, selected, temp, progress)
-        else:
-            _write_fits(store, selected, temp, progress)
-        temp.replace(target)
-    finally:
-        temp.unlink(missing_ok=True)
+    else:
+        _write_fits(store, selected, target, progress)  # atomic itself
     log.info("exported %d rows of %s to %s", store.num_rows, store.path, target)
     return target

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from nepagn.errors import NepagnError
+from nepagn.fits_writer import write_fits_table
 from nepagn.pipeline.catalogue_schema import catalogue_columns
 from nepagn.pipeline.model_info import read_model_set_info
-from nepagn.pipeline.outputs import read_partitions, write_fits, write_voparquet
+from nepagn.pipeline.outputs import write_voparquet
 from nepagn.pipeline.partition_task import (
     PartitionJob,
     read_done_record,
@@ -43,7 +44,7 @@ from nepagn.pipeline.provenance import (
 )
 from nepagn.pipeline.summary import SKY_MAP_ORDER, add_counts, summarise, to_markdown, to_text
 from nepagn.preprocess import PreprocessConfig
-from nepagn.schema import TRUE_CLASS
+from nepagn.schema import TRUE_CLASS, column_metadata
 from nepagn.store import finalize_store, mark_incomplete, open_store, partition_path
 
 log = logging.getLogger(__name__)
@@ -224,7 +225,7 @@ def _write_exports(out_dir: Path, wanted, columns, provenance: Provenance, summa
         "NEPAGNV": provenance.software["nepagn"],
         "PROVENAN": PROVENANCE_JSON,
     }
-    write_fits(read_partitions(files), out_dir / CATALOGUE_FITS, columns, header)
+    write_fits_table(files, out_dir / CATALOGUE_FITS, column_metadata(columns), header)
     figures = out_dir / FIGURES_DIR
     agreement_bar_chart(summary, figures / "agreement.png")
     agn_fraction_sky_map(summary, figures / "agn_fraction_map.png")

@@ -1,9 +1,9 @@
-"""Single-file exports of the built catalogue: one VOParquet file and one FITS table.
+"""Single-file exports of the built catalogue: atomic writing, and the one VOParquet file.
 
-Both carry per-column units, UCDs and descriptions (VOParquet: the IVOA VOTable header in the
-Parquet key-value metadata, via nepagn.voparquet; FITS: TUNITn, TUCDn, TCOMMn, which
-TOPCAT/STILTS read) and the build's provenance. Both are written under a temporary name and
-renamed into place only when complete.
+The VOParquet file carries per-column units, UCDs and descriptions (the IVOA VOTable header in the
+Parquet key-value metadata, via nepagn.voparquet) and the build's provenance; it is streamed, one
+row group per partition. The FITS table is streamed by nepagn.fits_writer. Both are written under a
+temporary name (atomic_path) and renamed into place only when complete.
 """
 
 from __future__ import annotations
@@ -14,17 +14,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from astropy.io import fits
-from astropy.table import Table
 
 from nepagn.schema import Column, column_metadata
 from nepagn.voparquet import string_lengths, with_voparquet_metadata
-
-FITS_COMMENT_WIDTH = 68
 
 
 @contextmanager
@@ -69,54 +63,3 @@ def write_voparquet(
                 writer.write_table(table.cast(schema))
                 rows += table.num_rows
     return rows
-
-
-def to_astropy(frame: pd.DataFrame, columns: Sequence[Column]) -> Table:
-    """An astropy Table of `frame` for FITS, with units and descriptions; null numbers masked, null text
-    empty, null booleans False (the status column says which rows were not classified)."""
-    frame = frame.astype({column.name: column.dtype for column in columns if column.name in frame})
-    table = Table.from_pandas(frame)
-    for name in table.colnames:
-        if isinstance(frame[name].dtype, pd.BooleanDtype):  # FITS logicals: astropy writes masked ones as T
-            table[name] = frame[name].fillna(False).to_numpy(dtype=bool)
-        elif table[name].dtype.kind in "OUS" or isinstance(frame[name].dtype, pd.StringDtype):
-            table[name] = _fixed_strings(frame[name])
-    for column in columns:
-        if column.name not in table.colnames:
-            continue
-        if column.unit:
-            table[column.name].unit = column.unit
-        table[column.name].description = column.description
-    return table
-
-
-def write_fits(frame: pd.DataFrame, dest: str | Path, columns: Sequence[Column], header: Mapping[str, object]) -> Path:
-    """One FITS binary table with TUNITn/TUCDn/TCOMMn per column and provenance keywords in the header."""
-    table = to_astropy(frame, columns)
-    hdu = fits.table_to_hdu(table)
-    by_name = {column.name: column for column in columns}
-    for index, name in enumerate(table.colnames, start=1):
-        column = by_name.get(name)
-        if column is None:
-            continue
-        hdu.header[f"TUCD{index}"] = column.ucd
-        hdu.header[f"TCOMM{index}"] = column.description[:FITS_COMMENT_WIDTH]
-    hdu.header["EXTNAME"] = "CATALOGUE"
-    for key, value in header.items():
-        hdu.header[key] = value
-    with atomic_path(dest) as tmp:
-        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True)
-    return Path(dest)
-
-
-def read_partitions(partition_files: Sequence[Path]) -> pd.DataFrame:
-    """All partition files concatenated, in the given order, as one pandas DataFrame."""
-    tables = [pq.read_table(path).replace_schema_metadata(None) for path in partition_files]
-    return pa.concat_tables(tables).to_pandas()
-
-
-def _fixed_strings(values: pd.Series) -> np.ndarray:
-    """Fixed-width strings for FITS; nulls become empty strings (FITS has no string null)."""
-    text = values.astype("string").fillna("")
-    width = max(1, int(text.str.len().max() or 1))
-    return text.to_numpy(dtype=f"U{width}")

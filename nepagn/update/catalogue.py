@@ -24,8 +24,9 @@ import pyarrow.parquet as pq
 
 from nepagn.bands import err_column, mag_column
 from nepagn.errors import NepagnError
+from nepagn.fits_writer import write_fits_table
 from nepagn.pipeline.catalogue_schema import catalogue_columns
-from nepagn.pipeline.outputs import read_partitions, write_fits, write_voparquet
+from nepagn.pipeline.outputs import write_voparquet
 from nepagn.pipeline.partition_task import PartitionJob, read_done_record, run_partition_jobs
 from nepagn.pipeline.provenance import (
     PROVENANCE_KEY,
@@ -38,7 +39,7 @@ from nepagn.pipeline.provenance import (
     write_text_atomic,
 )
 from nepagn.pipeline.summary import add_counts, partition_counts, summarise, to_markdown, to_text
-from nepagn.schema import CORE_COLUMNS, HEALPIX_29, SOURCE_ID, TRUE_CLASS
+from nepagn.schema import CORE_COLUMNS, HEALPIX_29, SOURCE_ID, TRUE_CLASS, column_metadata
 from nepagn.store import Store, finalize_store, open_store, partition_path
 from nepagn.update.apply_sources import link_or_copy
 from nepagn.update.tasks import run_tasks
@@ -250,7 +251,7 @@ def _write_exports(root: Path, wanted, columns, provenance: Provenance, summary:
     write_voparquet(files, root / "catalogue.parquet", columns, {PROVENANCE_KEY: text.encode()})
     header = {"ORIGIN": "nepagn update", "RUN_ID": provenance.run_id, "MODELSET": provenance.model_set_id[:68],
               "CATVERS": provenance.input["catalogue_version"], "PROVENAN": "provenance.json"}
-    write_fits(read_partitions(files), root / "catalogue.fits", columns, header)
+    write_fits_table(files, root / "catalogue.fits", column_metadata(columns), header)
     agreement_bar_chart(summary, root / "figures" / "agreement.png")
     agn_fraction_sky_map(summary, root / "figures" / "agn_fraction_map.png")
     write_text_atomic(root / "summary.json", json.dumps(summary, indent=2) + "\n")
