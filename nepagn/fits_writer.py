@@ -12,11 +12,12 @@ pandas frame), while a FITS binary table is just a header followed by fixed-widt
 Nulls (FITS has none for floats, text or logicals): floats NaN, integers TNULLn (the type's
 minimum), text empty strings, booleans F. Units, UCDs and descriptions go to TUNITn, TUCDn and
 TCOMMn, the keywords TOPCAT and STILTS read. The file is written under a temporary name and
-renamed only when complete.
+renamed only when complete; a destination ending in .gz is gzip-compressed as it is written.
 """
 
 from __future__ import annotations
 
+import gzip
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -96,7 +97,8 @@ def write_fits_table(
     rows = sum(counts)
     table_header = _table_header(layout, rows, column_meta, header or {}, extname)
     record_type = np.dtype([(column.name, column.cell_type) for column in layout])
-    with atomic_path(dest) as tmp, tmp.open("wb") as out:
+    opener = gzip.open if Path(dest).name.lower().endswith(".gz") else open
+    with atomic_path(dest) as tmp, opener(tmp, "wb") as out:
         out.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
         out.write(table_header.tostring().encode("ascii"))
         for path, count in tqdm(list(zip(files, counts, strict=True)), desc="FITS", unit="partition",

@@ -82,6 +82,14 @@ def test_parquet_export_is_one_voparquet_file(store, tmp_path):
     assert str(Table.read(out, format="parquet.votable")["ra"].unit) == "deg"
 
 
+def test_fits_gz_export_is_compressed(store, tmp_path):
+    from astropy.table import Table
+
+    out = export_store(store, tmp_path / "cat.fits.gz", columns=["source_id", "ra"])
+    assert out.read_bytes()[:2] == b"\x1f\x8b"  # gzip magic: the name does not lie
+    assert len(Table.read(out)) == store.num_rows
+
+
 def test_export_refuses_bad_requests(store, tmp_path):
     with pytest.raises(NepagnError, match="no columns"):
         export_store(store, tmp_path / "a.fits", columns=["colour"])
