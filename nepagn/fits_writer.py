@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import gzip
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -34,6 +35,7 @@ from nepagn.errors import NepagnError
 from nepagn.pipeline.outputs import atomic_path
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FITS_BLOCK = 2880
 FITS_COMMENT_WIDTH = 68  # the longest string value that fits one header card
@@ -67,10 +69,12 @@ class _Column:
 
     @property
     def tform(self) -> str:
+        """TFORMn: the format letter, with the width for text."""
         return f"{self.width}A" if self.form == "A" else self.form
 
     @property
     def cell_type(self) -> str:
+        """The numpy type of one cell as stored in the file (big-endian)."""
         return f"S{self.width}" if self.form == "A" else _CELL_TYPES[self.form]
 
 
@@ -112,7 +116,7 @@ def write_fits_table(
     return rows
 
 
-def _read(path: Path, what):
+def _read(path: Path, what: Callable[[pq.ParquetFile], T]) -> T:
     """what(pq.ParquetFile) for one partition file, any read failure turned into an error naming the file."""
     try:
         with pq.ParquetFile(path) as parquet:
