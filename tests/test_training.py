@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nepagn.calibration import Calibrator, fit_calibrator
+from nepagn.calibration import Calibrator, brier, fit_calibrator
 from nepagn.errors import InputError, NepagnError
 from nepagn.model.config import ModelConfig, load_model_config, load_training_config
 from nepagn.model.cv import stratified_folds
@@ -142,9 +142,15 @@ def test_model_set_round_trip_and_predict(mock, paper_run):
     assert len(ms.model_set_id) == 64 and len(ms.labels_hash) == 64
     part = catalogue.iloc[:500].set_index(pd.RangeIndex(1000, 1500))
     predicted = ms.predict(part)
-    assert list(predicted.columns) == ["p_agn_A", "p_agn_A_std"]
+    assert list(predicted.columns) == ["p_agn_A", "score_agn_A", "score_agn_A_std"]
     assert predicted.index.equals(part.index)
-    assert predicted["p_agn_A"].between(0, 1).all() and (predicted["p_agn_A_std"] >= 0).all()
+    assert predicted["score_agn_A"].between(0, 1).all() and (predicted["score_agn_A_std"] >= 0).all()
+    # p_agn is the model set's calibrator applied to the raw ensemble score
+    calibrator = Calibrator.from_json((paper_run / "calibration" / "A.json").read_text())
+    np.testing.assert_array_equal(
+        predicted["p_agn_A"].to_numpy(), calibrator.transform(predicted["score_agn_A"].to_numpy(dtype="float64"))
+    )
+    assert ms.calibration["A"].calibrated and ms.calibration["A"].fitted_on == "out_of_fold"
     # the ensemble mean is the mean of the member networks, computed independently here
     import keras
 
@@ -154,7 +160,7 @@ def test_model_set_round_trip_and_predict(mock, paper_run):
     member = keras.models.load_model(paper_run / "networks/A/seed1/fold2/model.keras", compile=False)
     mine = np.asarray(member(spec.transform(part.iloc[:5]), training=False)).ravel()
     assert np.all(
-        np.abs(mine - predicted["p_agn_A"].to_numpy()[:5]) <= 3 * predicted["p_agn_A_std"].to_numpy()[:5] + 1e-6
+        np.abs(mine - predicted["score_agn_A"].to_numpy()[:5]) <= 3 * predicted["score_agn_A_std"].to_numpy()[:5] + 1e-6
     )
     oof = pd.read_parquet(paper_run / "oof_predictions.parquet")
     row = oof[(oof["seed"] == 1) & (oof["fold"] == 2)].iloc[0]
@@ -244,6 +250,18 @@ def test_strict_modeldir_calibrates_on_the_inner_splits_only(strict_run):
     refit = fit_calibrator(inner["p_agn"].to_numpy(), inner["y_true"].to_numpy())
     saved = Calibrator.from_json((strict_run / "calibration" / "B.json").read_text())
     assert (saved.x, saved.y, saved.n_fit) == (refit.x, refit.y, len(inner))
+
+
+def test_calibrated_p_agn_beats_the_raw_score_on_unseen_labelled_data(strict_run):
+    """Labelled sources of another mock (never trained, monitored or calibrated on): Brier calibrated <= raw."""
+    held_out = simulate_catalogue(8000, seed=11)
+    held_out = held_out[held_out["label"].notna()]
+    y = (held_out["label"] == "AGN").to_numpy().astype(int)
+    predicted = ModelSet.load(strict_run).predict(held_out)
+    raw, calibrated = predicted["score_agn_B"].to_numpy(dtype="float64"), predicted["p_agn_B"].to_numpy()
+    assert raw.mean() > y.mean() + 0.2  # alpha = 0.99 inflates the raw score far above the AGN fraction
+    assert brier(y, calibrated) <= brier(y, raw)
+    assert abs(calibrated.mean() - y.mean()) < abs(raw.mean() - y.mean())
 
 
 def test_training_on_a_local_cluster_with_processes(mock, dask_client, tmp_path):

@@ -39,7 +39,10 @@ MANIFEST = "manifest.json"
 MODELSET_FORMAT = "nepagn-modelset/2"  # 2: calibration/ and the manifest's `calibration` section
 OOF_FILE = "oof_predictions.parquet"
 INNER_FILE = "inner_predictions.parquet"
-FOLD_ENSEMBLE_RULE = "fold-ensemble: mean p_agn over the {n} networks (folds x seeds) of each model"
+FOLD_ENSEMBLE_RULE = (
+    "fold-ensemble: score_agn = mean network output over the {n} networks (folds x seeds) of each model; "
+    "p_agn = the model's calibrator applied to score_agn"
+)
 
 
 def sha256_file(path: Path) -> str:
