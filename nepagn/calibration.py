@@ -4,8 +4,15 @@ A network trained with focal loss and alpha = 0.99 outputs scores, not probabili
 p_agn is far above the true AGN fraction. A calibrator maps scores to probabilities that
 match observed AGN fractions. Evaluation uses cross-fitting (`cross_fitted_calibration`):
 the map applied to fold k is fitted on the out-of-fold predictions of the other folds, so
-fold k is never seen. The catalogue's map is fitted on all out-of-fold predictions, saved
-as JSON in MODELDIR/calibration/, and applied with `apply_calibration(modeldir, p)`.
+fold k is never seen.
+
+The catalogue's maps are fitted by `nepagn train` (`fit_model_set_calibrators`), one isotonic map
+per model on held-out single-network predictions: the inner-split predictions under the strict
+protocol (the outer folds stay untouched, so oof_predictions.parquet remains an honest test of the
+calibrated model), the out-of-fold predictions under the paper protocol (there is no inner split).
+They are saved as JSON in MODELDIR/calibration/<model>.json, listed with their SHA-256 in the
+manifest, and applied by `nepagn.model.inference.ModelSet` to the fold-ensemble mean.
+`manifest_calibration` reads what a manifest says (older manifests: uncalibrated).
 """
 
 from __future__ import annotations
@@ -14,10 +21,13 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss
@@ -148,11 +158,150 @@ def load_calibrator(modeldir: str | Path, model: str) -> Calibrator:
     """The calibrator saved for `model` in MODELDIR; a clear error if there is none."""
     path = calibrator_path(modeldir, model)
     if not path.is_file():
-        raise NepagnError(f"{path}: no calibrator for model {model!r}; run `nepagn report --models {modeldir}` "
-                          "(which fits one from the stored out-of-fold predictions) first")
+        raise NepagnError(f"{path}: no calibrator for model {model!r}; `nepagn train` fits one per model "
+                          f"(for an EVALDIR, run `nepagn report --models {modeldir} --save-calibration`)")
     return Calibrator.from_json(path.read_text())
 
 
 def apply_calibration(modeldir: str | Path, p: np.ndarray, model: str) -> np.ndarray:
     """Calibrated p_agn for raw scores `p` of `model`, with the calibrator stored in MODELDIR."""
     return load_calibrator(modeldir, model).transform(p)
+
+
+# --- the calibration a model set carries (fitted by `nepagn train`, applied to the catalogue's p_agn) ---
+
+CATALOGUE_METHOD = "isotonic"
+INNER_SPLIT, OUT_OF_FOLD = "inner_split", "out_of_fold"
+HELD_OUT_BY_PROTOCOL = {"strict": INNER_SPLIT, "paper": OUT_OF_FOLD}
+FITTED_ON_PHRASE = {INNER_SPLIT: "inner splits", OUT_OF_FOLD: "outer folds"}
+FITTED_ON_DESCRIPTION = {
+    INNER_SPLIT: (
+        "the pooled inner-split predictions of the model's member networks (strict protocol): each network's "
+        "scores on the inner monitoring rows of its training folds, which it never trained on (they chose its "
+        "stopping epoch and threshold); the outer folds are not used, so oof_predictions.parquet stays an "
+        "independent test of the calibrated probabilities"
+    ),
+    OUT_OF_FOLD: (
+        "the pooled out-of-fold predictions of the model's member networks (paper protocol): each network's "
+        "scores on the outer fold it never trained on; that fold also chose the network's stopping epoch "
+        "(Eq. 3), so the fit is slightly optimistic"
+    ),
+}
+ENSEMBLE_NOTE = (
+    "fitted on single-network held-out scores and applied to the fold-ensemble mean: the only held-out scores "
+    "there are (every labelled row is in the training folds of K-1 of the networks). The mean of several "
+    "networks is a little less extreme than one network's score, so the map fits it closely, not exactly"
+)
+UNCALIBRATED_OLD = "the model set has no calibration (trained before `nepagn train` fitted one)"
+
+
+@dataclass(frozen=True)
+class ModelCalibration:
+    """What a model set's manifest says about one model's calibration (file None: uncalibrated, and why)."""
+
+    model: str
+    file: str | None = None
+    sha256: str | None = None
+    method: str | None = None
+    fitted_on: str | None = None
+    n_fit: int = 0
+    reason: str = ""
+
+    @property
+    def calibrated(self) -> bool:
+        return self.file is not None
+
+    @property
+    def phrase(self) -> str:
+        """Short wording for column descriptions, e.g. 'calibrated (isotonic, fitted on inner splits)'."""
+        if self.calibrated:
+            return f"calibrated ({self.method}, fitted on {FITTED_ON_PHRASE.get(str(self.fitted_on), self.fitted_on)})"
+        return "UNCALIBRATED (raw score, no calibrator)"
+
+    def record(self) -> dict[str, Any]:
+        """Plain dict for provenance."""
+        if self.calibrated:
+            return {"status": "calibrated", "file": self.file, "sha256": self.sha256, "method": self.method,
+                    "fitted_on": self.fitted_on, "n_fit": self.n_fit}
+        return {"status": "uncalibrated", "reason": self.reason}
+
+
+def manifest_calibration(manifest: Mapping[str, Any]) -> dict[str, ModelCalibration]:
+    """Per model name, its calibration as recorded in a model-set manifest; all uncalibrated for older manifests."""
+    section = manifest.get("calibration")
+    if not section:
+        return {name: ModelCalibration(name, reason=UNCALIBRATED_OLD) for name in manifest["models"]}
+    result = {}
+    for name in manifest["models"]:
+        entry = section["models"].get(name) or {}
+        file = entry.get("file")
+        if file is None:
+            result[name] = ModelCalibration(name, reason=str(entry.get("reason", "no calibrator recorded")))
+            continue
+        if file not in manifest["file_hashes"]:
+            raise NepagnError(f"manifest: calibrator {file} of model {name} is not among the hashed files")
+        result[name] = ModelCalibration(name, file, manifest["file_hashes"][file], section["method"],
+                                        section["fitted_on"], int(entry["n_fit"]))
+    return result
+
+
+def calibration_provenance(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The provenance record of a model set's calibration: status, method, fitted on what, files and SHA-256."""
+    calibrations = manifest_calibration(manifest)
+    section = manifest.get("calibration") or {}
+    calibrated = [name for name, item in calibrations.items() if item.calibrated]
+    if len(calibrated) == len(calibrations):
+        status = "calibrated"
+    else:
+        status = "partly calibrated" if calibrated else "uncalibrated"
+    return {
+        "status": status,
+        "method": section.get("method"),
+        "fitted_on": section.get("fitted_on"),
+        "description": section.get("description"),
+        "ensemble_note": section.get("ensemble_note"),
+        "class_rule": "class_<model> thresholds the raw score score_agn_<model>: calibration leaves classes unchanged",
+        "models": {name: item.record() for name, item in calibrations.items()},
+    }
+
+
+def warn_if_uncalibrated(calibrations: Mapping[str, ModelCalibration], where: str) -> None:
+    """Log a warning naming every model whose p_agn stays an uncalibrated raw score."""
+    missing = {name: item.reason for name, item in calibrations.items() if not item.calibrated}
+    if missing:
+        log.warning("%s: p_agn of model(s) %s is UNCALIBRATED (the raw ensemble score): %s", where,
+                    ", ".join(missing), "; ".join(sorted(set(missing.values()))))
+
+
+def fit_model_set_calibrators(
+    root: str | Path, held_out: pd.DataFrame, models: Sequence[str], protocol: str
+) -> dict[str, Any]:
+    """Fit one isotonic calibrator per model on held-out single-network predictions, save them into
+    root/calibration/, and return the manifest's `calibration` section.
+
+    held_out: columns model, y_true, p_agn; under the strict protocol the inner-split predictions,
+    under the paper protocol the out-of-fold ones (HELD_OUT_BY_PROTOCOL). Every (fold, seed) network's
+    scores are pooled. A model whose held-out predictions lack a class stays uncalibrated, with a
+    warning and the reason in the section (never a silent raw p_agn).
+    """
+    fitted_on = HELD_OUT_BY_PROTOCOL[protocol]
+    entries: dict[str, Any] = {}
+    for name in models:
+        rows = held_out[held_out["model"] == name]
+        try:
+            calibrator = fit_calibrator(rows["p_agn"].to_numpy(), rows["y_true"].to_numpy(), CATALOGUE_METHOD,
+                                        fitted_on=f"{fitted_on}: {len(rows)} single-network held-out predictions")
+        except NepagnError as exc:
+            log.warning("model %s: no calibrator fitted (%s); its catalogue p_agn will be UNCALIBRATED", name, exc)
+            entries[name] = {"file": None, "reason": f"not fitted: {exc}"}
+            continue
+        path = save_calibrator(calibrator, root, name)
+        entries[name] = {"file": str(path.relative_to(root)), "n_fit": calibrator.n_fit,
+                         "n_agn": int(rows["y_true"].sum())}
+    return {
+        "method": CATALOGUE_METHOD,
+        "fitted_on": fitted_on,
+        "description": f"{CATALOGUE_METHOD} map per model, fitted on {FITTED_ON_DESCRIPTION[fitted_on]}",
+        "ensemble_note": ENSEMBLE_NOTE,
+        "models": entries,
+    }

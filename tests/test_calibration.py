@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from nepagn.calibration import (
     apply_calibration,
     brier,
+    calibration_provenance,
     cross_fitted_calibration,
     fit_calibrator,
+    fit_model_set_calibrators,
     load_calibrator,
+    manifest_calibration,
     reliability_curve,
     save_calibrator,
 )
@@ -96,3 +102,24 @@ def test_missing_calibrator_and_single_class_are_clear_errors(tmp_path):
         apply_calibration(tmp_path, np.array([0.5]), "A")
     with pytest.raises(NepagnError, match="both classes"):
         fit_calibrator(np.array([0.2, 0.7]), np.array([1, 1]))
+
+
+def test_model_set_calibrators_and_what_the_manifest_says(tmp_path, caplog):
+    raw, y, _, _ = overconfident_scores(600)
+    held_out = pd.concat([pd.DataFrame({"model": "A", "y_true": y, "p_agn": raw}),
+                          pd.DataFrame({"model": "B", "y_true": 0, "p_agn": raw})])  # B: no AGN held out
+    with caplog.at_level(logging.WARNING, logger="nepagn.calibration"):
+        section = fit_model_set_calibrators(tmp_path, held_out, ["A", "B"], "strict")
+    assert section["fitted_on"] == "inner_split" and section["models"]["A"]["file"] == "calibration/A.json"
+    assert section["models"]["B"]["file"] is None and "both classes" in section["models"]["B"]["reason"]
+    assert "UNCALIBRATED" in caplog.text and not (tmp_path / "calibration" / "B.json").exists()
+    manifest = {"models": ["A", "B"], "calibration": section, "file_hashes": {"calibration/A.json": "f00"}}
+    calibrations = manifest_calibration(manifest)
+    assert calibrations["A"].phrase == "calibrated (isotonic, fitted on inner splits)"
+    assert calibrations["A"].sha256 == "f00" and not calibrations["B"].calibrated
+    record = calibration_provenance(manifest)
+    assert record["status"] == "partly calibrated" and record["models"]["A"]["sha256"] == "f00"
+    assert record["models"]["B"]["status"] == "uncalibrated"
+    # a manifest from before calibration: every model uncalibrated, and it says why
+    older = calibration_provenance({"models": ["A"], "file_hashes": {}})
+    assert older["status"] == "uncalibrated" and "no calibration" in older["models"]["A"]["reason"]

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from nepagn.calibration import Calibrator
+from nepagn.model.modeldir import canonical_json
 from nepagn.pipeline.build import BuildInterrupted, build_catalogue
-from nepagn.pipeline.catalogue_schema import class_column, p_agn_column
+from nepagn.pipeline.catalogue_schema import class_column, p_agn_column, score_agn_column
 from nepagn.pipeline.partition_task import model_loads
 from nepagn.pipeline.provenance import PROVENANCE_KEY
 from nepagn.pipeline.summary import partition_counts
@@ -68,10 +73,23 @@ def test_consensus_is_consistent_with_per_model_classes(catalogue, tiny_model_se
     assert (done["unanimous"] == votes.isin([0, 3])).all()
     np.testing.assert_allclose(done["p_agn_mean"], done[[p_agn_column(m) for m in MODELS]].mean(axis=1))
     for m in MODELS:
-        assert (done[class_column(m)] == np.where(done[p_agn_column(m)] >= thresholds[m], "AGN", "SFG")).all()
-        assert done[f"p_agn_{m}_std"].notna().all()
+        # the class thresholds the raw score, exactly as before calibration existed
+        assert (done[class_column(m)] == np.where(done[score_agn_column(m)] >= thresholds[m], "AGN", "SFG")).all()
+        assert done[f"score_agn_{m}_std"].notna().all()
     rest = catalogue[~classified]
-    assert rest[[p_agn_column(m) for m in MODELS] + ["n_agn_votes", "consensus_class", "unanimous"]].isna().all().all()
+    nulls = [p_agn_column(m) for m in MODELS] + [score_agn_column(m) for m in MODELS]
+    assert rest[nulls + ["n_agn_votes", "consensus_class", "unanimous"]].isna().all().all()
+
+
+def test_p_agn_is_the_model_sets_calibrator_applied_to_the_raw_score(catalogue, tiny_model_set):
+    done = catalogue[catalogue["status"].isin(["classified", "labelled"])]
+    for m in MODELS:
+        calibrator = Calibrator.from_json((tiny_model_set / "calibration" / f"{m}.json").read_text())
+        np.testing.assert_array_equal(done[p_agn_column(m)].to_numpy(),
+                                      calibrator.transform(done[score_agn_column(m)].to_numpy()))
+        assert done[p_agn_column(m)].between(0, 1).all()
+    # alpha = 0.99 scores are far above the AGN fraction; the calibrated probabilities are not
+    assert (done[score_agn_column("A")] != done[p_agn_column("A")]).any()
 
 
 def test_provenance_per_row_and_per_catalogue(reference_build, catalogue, tiny_model_set, tiny_mock_store):
@@ -82,6 +100,12 @@ def test_provenance_per_row_and_per_catalogue(reference_build, catalogue, tiny_m
     assert record["run_id"] == reference_build.run_id
     assert record["input"]["snapshot_id"] == open_store(tiny_mock_store).snapshot_id
     assert record["models"]["file_sha256"] == manifest["file_hashes"]
+    calibration = record["models"]["calibration"]
+    assert calibration["status"] == "calibrated" and calibration["method"] == "isotonic"
+    assert calibration["fitted_on"] == "out_of_fold"  # tiny_model_set: paper protocol, no inner split
+    for m in MODELS:
+        entry = calibration["models"][m]
+        assert entry["sha256"] == manifest["file_hashes"][f"calibration/{m}.json"]
     assert {"nepagn", "dask", "distributed", "tensorflow", "keras"} <= set(record["software"])
     assert record["started_utc"] <= record["finished_utc"]
     in_parquet = json.loads(pq.read_schema(reference_build.parquet).metadata[PROVENANCE_KEY])
@@ -104,7 +128,9 @@ def test_readback_by_pandas_pyarrow_astropy_and_lsdb(reference_build, catalogue)
     np.testing.assert_array_equal(ids, catalogue["source_id"].to_numpy(dtype=str))
     header = fits.getheader(reference_build.fits, 1)
     index = fits_table.colnames.index("p_agn_A") + 1
-    assert header[f"TCOMM{index}"].startswith("AGN probability from Model A")
+    assert header[f"TCOMM{index}"].startswith("P(AGN) of Model A, calibrated (isotonic, fitted on outer folds)")
+    votable = table.schema.metadata[b"IVOA.VOTable-Parquet.content"].decode()
+    assert "calibrated (isotonic, fitted on outer folds): score_agn_A mapped by MODELDIR/calibration/A.json" in votable
     assert header["RUN_ID"] == reference_build.run_id
     votes = np.ma.filled(fits_table["n_agn_votes"], -1)
     np.testing.assert_array_equal(votes, catalogue["n_agn_votes"].fillna(-1).to_numpy(dtype=int))
@@ -173,3 +199,40 @@ def test_changed_partition_or_config_is_recomputed(reference_build, tiny_mock_st
     assert not no_stars.reused and no_stars.run_id != reference_build.run_id
     statuses = set(pd.read_parquet(no_stars.parquet, columns=["status"])["status"])
     assert "star" not in statuses
+
+
+@pytest.fixture(scope="module")
+def uncalibrated_model_set(tiny_model_set, tmp_path_factory) -> Path:
+    """tiny_model_set as a MODELDIR written before `nepagn train` calibrated: no calibration/, manifest format 1."""
+    root = tmp_path_factory.mktemp("old_models") / "models"
+    shutil.copytree(tiny_model_set, root)
+    shutil.rmtree(root / "calibration")
+    manifest = json.loads((root / "manifest.json").read_text())
+    del manifest["calibration"], manifest["model_set_id"]
+    manifest["format"] = "nepagn-modelset/1"
+    manifest["file_hashes"] = {k: v for k, v in manifest["file_hashes"].items() if not k.startswith("calibration/")}
+    manifest["model_set_id"] = hashlib.sha256(canonical_json(manifest).encode()).hexdigest()
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return root
+
+
+def test_uncalibrated_model_set_still_builds_and_says_so(uncalibrated_model_set, catalogue, tiny_mock_store,
+                                                         dask_client, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="nepagn.calibration"):
+        result = build_catalogue(tiny_mock_store, uncalibrated_model_set, tmp_path / "out", dask_client)
+    assert "UNCALIBRATED" in caplog.text
+    record = json.loads((result.out_dir / "provenance.json").read_text())["models"]["calibration"]
+    assert record["status"] == "uncalibrated"
+    assert all(entry["status"] == "uncalibrated" for entry in record["models"].values())
+    old = pd.read_parquet(result.parquet).sort_values("source_id", ignore_index=True)
+    new = catalogue.sort_values("source_id", ignore_index=True)
+    for m in MODELS:
+        np.testing.assert_array_equal(old[p_agn_column(m)].to_numpy(), old[score_agn_column(m)].to_numpy())
+        # same networks: same raw scores and the same classes with or without calibration
+        np.testing.assert_array_equal(old[score_agn_column(m)].to_numpy(), new[score_agn_column(m)].to_numpy())
+        assert old[class_column(m)].equals(new[class_column(m)])
+    from astropy.io import fits
+    from astropy.table import Table
+
+    names = Table.read(result.fits).colnames
+    assert "UNCALIBRATED" in fits.getheader(result.fits, 1)[f"TCOMM{names.index('p_agn_A') + 1}"]

@@ -78,3 +78,15 @@ def test_report_without_predictions_is_a_one_line_error(tmp_path, capsys):
     assert main(["report", "--models", str(tmp_path), "--out", str(tmp_path / "docs")]) == 2
     assert "oof_predictions.parquet" in capsys.readouterr().err
     assert not (tmp_path / "docs" / "validation_report.md").exists()
+
+
+def test_save_calibration_refuses_a_model_set_that_carries_its_own(tiny_runs, tmp_path, capsys):
+    import json
+    import shutil
+
+    modeldir = tmp_path / "models"
+    shutil.copytree(tiny_runs[0], modeldir, ignore=shutil.ignore_patterns("calibration"))
+    (modeldir / "manifest.json").write_text(json.dumps({"calibration": {"fitted_on": "inner_split"}}))
+    status = main(["report", "--models", str(modeldir), "--out", str(tmp_path / "docs"), "--save-calibration"])
+    assert status == 2 and "already carries the calibrators" in capsys.readouterr().err
+    assert not (modeldir / "calibration").exists()

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nepagn.calibration import Calibrator, brier, fit_calibrator
 from nepagn.errors import InputError, NepagnError
 from nepagn.model.config import ModelConfig, load_model_config, load_training_config
 from nepagn.model.cv import stratified_folds
@@ -141,9 +142,15 @@ def test_model_set_round_trip_and_predict(mock, paper_run):
     assert len(ms.model_set_id) == 64 and len(ms.labels_hash) == 64
     part = catalogue.iloc[:500].set_index(pd.RangeIndex(1000, 1500))
     predicted = ms.predict(part)
-    assert list(predicted.columns) == ["p_agn_A", "p_agn_A_std"]
+    assert list(predicted.columns) == ["p_agn_A", "score_agn_A", "score_agn_A_std"]
     assert predicted.index.equals(part.index)
-    assert predicted["p_agn_A"].between(0, 1).all() and (predicted["p_agn_A_std"] >= 0).all()
+    assert predicted["score_agn_A"].between(0, 1).all() and (predicted["score_agn_A_std"] >= 0).all()
+    # p_agn is the model set's calibrator applied to the raw ensemble score
+    calibrator = Calibrator.from_json((paper_run / "calibration" / "A.json").read_text())
+    np.testing.assert_array_equal(
+        predicted["p_agn_A"].to_numpy(), calibrator.transform(predicted["score_agn_A"].to_numpy(dtype="float64"))
+    )
+    assert ms.calibration["A"].calibrated and ms.calibration["A"].fitted_on == "out_of_fold"
     # the ensemble mean is the mean of the member networks, computed independently here
     import keras
 
@@ -153,7 +160,7 @@ def test_model_set_round_trip_and_predict(mock, paper_run):
     member = keras.models.load_model(paper_run / "networks/A/seed1/fold2/model.keras", compile=False)
     mine = np.asarray(member(spec.transform(part.iloc[:5]), training=False)).ravel()
     assert np.all(
-        np.abs(mine - predicted["p_agn_A"].to_numpy()[:5]) <= 3 * predicted["p_agn_A_std"].to_numpy()[:5] + 1e-6
+        np.abs(mine - predicted["score_agn_A"].to_numpy()[:5]) <= 3 * predicted["score_agn_A_std"].to_numpy()[:5] + 1e-6
     )
     oof = pd.read_parquet(paper_run / "oof_predictions.parquet")
     row = oof[(oof["seed"] == 1) & (oof["fold"] == 2)].iloc[0]
@@ -161,6 +168,18 @@ def test_model_set_round_trip_and_predict(mock, paper_run):
     assert float(np.asarray(member(spec.transform(own), training=False)).ravel()[0]) == pytest.approx(
         row["p_agn"], rel=1e-5
     )
+
+
+def test_paper_modeldir_calibrates_on_the_out_of_fold_predictions(paper_run):
+    manifest = json.loads((paper_run / "manifest.json").read_text())
+    section = manifest["calibration"]
+    assert section["method"] == "isotonic" and section["fitted_on"] == "out_of_fold"
+    assert section["models"]["A"]["file"] == "calibration/A.json" and "calibration/A.json" in manifest["file_hashes"]
+    assert not (paper_run / "inner_predictions.parquet").exists()  # the paper protocol has no inner split
+    oof = pd.read_parquet(paper_run / "oof_predictions.parquet")
+    refit = fit_calibrator(oof["p_agn"].to_numpy(), oof["y_true"].to_numpy())
+    saved = Calibrator.from_json((paper_run / "calibration" / "A.json").read_text())
+    assert (saved.x, saved.y, saved.n_fit) == (refit.x, refit.y, len(oof))  # all seeds' out-of-fold scores, pooled
 
 
 def test_model_set_detects_a_modified_weight_file(paper_run, tmp_path):
@@ -184,11 +203,13 @@ def test_training_is_deterministic_per_seed(mock, paper_run, tmp_path):
     pd.testing.assert_frame_equal(first, second)
 
 
-def test_strict_protocol_never_monitors_on_the_outer_fold(mock, tmp_path):
+@pytest.fixture(scope="module")
+def strict_run(mock, tmp_path_factory):
+    """Model B (focal loss, alpha 0.99) under the strict protocol, 3 full-batch epochs: raw scores far too high."""
     _, labelled = mock
-    out = train_model_set(
+    return train_model_set(
         labelled,
-        tmp_path / "strict",
+        tmp_path_factory.mktemp("runs") / "strict",
         models=("B",),
         folds=3,
         protocol="strict",
@@ -198,6 +219,11 @@ def test_strict_protocol_never_monitors_on_the_outer_fold(mock, tmp_path):
         progress=False,
         feature_options={"standardise": True},
     )
+
+
+def test_strict_protocol_never_monitors_on_the_outer_fold(mock, strict_run):
+    _, labelled = mock
+    out = strict_run
     split = pd.read_parquet(out / "networks/B/seed0/fold1/split.parquet")
     assert set(split["role"]) == {"train", "inner_monitor", "validation"}
     folds = pd.read_parquet(out / "folds.parquet")
@@ -210,6 +236,32 @@ def test_strict_protocol_never_monitors_on_the_outer_fold(mock, tmp_path):
     spec = json.loads((out / "networks/B/seed0/fold1/feature_spec.json").read_text())
     assert spec["standardise"] and spec["scale"] is not None
     assert ModelSet.load(out).predict(labelled.iloc[:20])["p_agn_B"].notna().all()
+
+
+def test_strict_modeldir_calibrates_on_the_inner_splits_only(strict_run):
+    manifest = json.loads((strict_run / "manifest.json").read_text())
+    assert manifest["calibration"]["fitted_on"] == "inner_split"
+    assert manifest["file_hashes"]["calibration/B.json"] and manifest["file_hashes"]["inner_predictions.parquet"]
+    inner = pd.read_parquet(strict_run / "inner_predictions.parquet")
+    for fold in range(3):
+        split = pd.read_parquet(strict_run / f"networks/B/seed0/fold{fold}/split.parquet")
+        mine = inner.loc[inner["fold"] == fold, "source_id"]
+        assert set(mine) == set(split.loc[split["role"] == "inner_monitor", "source_id"])  # never the outer fold
+    refit = fit_calibrator(inner["p_agn"].to_numpy(), inner["y_true"].to_numpy())
+    saved = Calibrator.from_json((strict_run / "calibration" / "B.json").read_text())
+    assert (saved.x, saved.y, saved.n_fit) == (refit.x, refit.y, len(inner))
+
+
+def test_calibrated_p_agn_beats_the_raw_score_on_unseen_labelled_data(strict_run):
+    """Labelled sources of another mock (never trained, monitored or calibrated on): Brier calibrated <= raw."""
+    held_out = simulate_catalogue(8000, seed=11)
+    held_out = held_out[held_out["label"].notna()]
+    y = (held_out["label"] == "AGN").to_numpy().astype(int)
+    predicted = ModelSet.load(strict_run).predict(held_out)
+    raw, calibrated = predicted["score_agn_B"].to_numpy(dtype="float64"), predicted["p_agn_B"].to_numpy()
+    assert raw.mean() > y.mean() + 0.2  # alpha = 0.99 inflates the raw score far above the AGN fraction
+    assert brier(y, calibrated) <= brier(y, raw)
+    assert abs(calibrated.mean() - y.mean()) < abs(raw.mean() - y.mean())
 
 
 def test_training_on_a_local_cluster_with_processes(mock, dask_client, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from tqdm import tqdm
 
 from nepagn.calibration import fit_calibrator, save_calibrator
 from nepagn.errors import NepagnError
+from nepagn.model.modeldir import MANIFEST
 from nepagn.report import validation_figures as vf
 
 NAME = "report"
@@ -117,7 +119,15 @@ def _run_section(pred: vf.Predictions, figures: Path, wanted: str) -> list[str]:
 
 
 def save_calibrators(pred: vf.Predictions, directory: Path) -> list[Path]:
-    """Fit and save one isotonic calibrator per model from its seed-averaged held-out predictions."""
+    """Fit and save one isotonic calibrator per model from its seed-averaged held-out predictions.
+
+    A MODELDIR whose manifest lists calibrators (fitted by `nepagn train`, hashed, applied by
+    build-catalogue) is refused: overwriting them would break its SHA-256 manifest.
+    """
+    manifest_path = directory / MANIFEST
+    if manifest_path.is_file() and json.loads(manifest_path.read_text()).get("calibration"):
+        raise NepagnError(f"{directory}: this model set already carries the calibrators `nepagn train` fitted "
+                          "(listed in its manifest); --save-calibration would overwrite them")
     paths = []
     for model, group in pred.oof.groupby("model"):
         per_object = group.groupby("source_id").agg(p=("p_agn", "mean"), y=("y_true", "first"))

@@ -1,9 +1,13 @@
 """Load a MODELDIR's networks once and classify catalogue partitions fast.
 
 The inference networks are chosen by the rule recorded in the manifest (default: the mean of all
-fold networks of each model, its spread over them as p_agn_<name>_std). Every weight file is
-checked against its SHA-256 on load. Each model's members run as one compiled tf.function over
-large batches; no per-row Python.
+fold networks of each model, the raw score score_agn_<name>, with its spread over them as
+score_agn_<name>_std). p_agn_<name> is that score mapped by the model's calibrator (MODELDIR/
+calibration/<name>.json, fitted by `nepagn train` on held-out single-network scores; see
+nepagn.calibration for why a map fitted on single networks is applied to their mean). A model set
+without calibrators (older MODELDIRs) gives p_agn_<name> = score_agn_<name> and logs a warning.
+Every weight and calibrator file is checked against its SHA-256 on load. Each model's members run
+as one compiled tf.function over large batches; no per-row Python.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from nepagn.bands import Band, get_bands
+from nepagn.calibration import Calibrator, ModelCalibration, manifest_calibration, warn_if_uncalibrated
 from nepagn.errors import NepagnError
 from nepagn.features import FeatureSpec
 from nepagn.model.modeldir import MANIFEST, sha256_file
@@ -28,11 +33,19 @@ BATCH_ROWS = 65536
 class ModelSet:
     """The trained Models (A, B, C) of one MODELDIR, ready to predict p_agn for canonical frames."""
 
-    def __init__(self, root: Path, manifest: dict, members: dict[str, list], specs: dict[str, list[FeatureSpec]]):
+    def __init__(
+        self,
+        root: Path,
+        manifest: dict,
+        members: dict[str, list],
+        specs: dict[str, list[FeatureSpec]],
+        calibrators: dict[str, Calibrator | None],
+    ):
         self.root = Path(root)
         self.manifest = manifest
         self._members = members
         self._specs = specs
+        self._calibrators = calibrators
         self._functions: dict[tuple[str, str], object] = {}
 
     @classmethod
@@ -61,8 +74,14 @@ class ModelSet:
             specs[member["model"]].append(
                 FeatureSpec.from_dict(json.loads((root / member["feature_spec"]).read_text()))
             )
+        calibrations = manifest_calibration(manifest)
+        calibrators = {
+            name: Calibrator.from_json((root / item.file).read_text()) if item.calibrated else None
+            for name, item in calibrations.items()
+        }
+        warn_if_uncalibrated(calibrations, f"model set {manifest['model_set_id'][:12]}")
         log.info("loaded model set %s from %s (%s)", manifest["model_set_id"][:12], root, manifest["rule"])
-        return cls(root, manifest, members, specs)
+        return cls(root, manifest, members, specs, calibrators)
 
     @property
     def names(self) -> list[str]:
@@ -81,6 +100,11 @@ class ModelSet:
         return {name: float(value) for name, value in self.manifest["thresholds"].items()}
 
     @property
+    def calibration(self) -> dict[str, ModelCalibration]:
+        """Per model, how its p_agn is calibrated (or why it is not), as the manifest records it."""
+        return manifest_calibration(self.manifest)
+
+    @property
     def model_set_id(self) -> str:
         return str(self.manifest["model_set_id"])
 
@@ -93,7 +117,9 @@ class ModelSet:
         return str(self.manifest["labels_hash"])
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """p_agn_<name> (member mean) and p_agn_<name>_std (member spread, ddof=0) for every row, same index."""
+        """Per model, for every row (same index): p_agn_<name>, the calibrated probability (float64; the raw
+        score where the model has no calibrator), score_agn_<name>, the raw member mean, and
+        score_agn_<name>_std, the member spread (ddof=0), both float32 as the networks give them."""
         out = pd.DataFrame(index=frame.index)
         inputs: dict[str, np.ndarray] = {}
         for name in self.names:
@@ -103,8 +129,12 @@ class ModelSet:
                     inputs[key] = spec.transform(frame)
                 outputs.append(self._run((name, key), members, inputs[key]))
             stacked = np.concatenate(outputs, axis=0)  # (members, rows)
-            out[f"p_agn_{name}"] = stacked.mean(axis=0).astype(np.float32)
-            out[f"p_agn_{name}_std"] = stacked.std(axis=0).astype(np.float32)
+            score = stacked.mean(axis=0).astype(np.float32)
+            calibrator = self._calibrators[name]
+            raw = score.astype(np.float64)
+            out[f"p_agn_{name}"] = calibrator.transform(raw) if calibrator is not None else raw
+            out[f"score_agn_{name}"] = score
+            out[f"score_agn_{name}_std"] = stacked.std(axis=0).astype(np.float32)
         return out
 
     def _groups(self, name: str) -> dict[str, tuple[FeatureSpec, list]]:

@@ -6,6 +6,8 @@ Layout (docs/training.md describes it for users):
     labels.parquet                source_id, label, y_true of the labelled rows trained on
     folds.parquet                 source_id, seed, fold (the outer validation fold of each row per seed)
     oof_predictions.parquet       source_id, model, fold, seed, y_true, p_agn, threshold, protocol
+    inner_predictions.parquet     strict protocol: source_id, model, fold, seed, y_true, p_agn on each inner split
+    calibration/<model>.json      isotonic calibrator of the model's p_agn (inner splits: strict; out-of-fold: paper)
     metrics.json / metrics.csv    per-network metrics on its outer fold; metrics_summary.csv mean/std/n
     table1.md, fig7_history_<model>.png, fig8_roc.png
     networks/<model>/seed<s>/fold<k>/  model.keras, config.json, feature_spec.json, history.csv, split.parquet
@@ -34,7 +36,13 @@ from nepagn.schema import LABEL, LABEL_AGN, SOURCE_ID
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-FOLD_ENSEMBLE_RULE = "fold-ensemble: mean p_agn over the {n} networks (folds x seeds) of each model"
+MODELSET_FORMAT = "nepagn-modelset/2"  # 2: calibration/ and the manifest's `calibration` section
+OOF_FILE = "oof_predictions.parquet"
+INNER_FILE = "inner_predictions.parquet"
+FOLD_ENSEMBLE_RULE = (
+    "fold-ensemble: score_agn = mean network output over the {n} networks (folds x seeds) of each model; "
+    "p_agn = the model's calibrator applied to score_agn"
+)
 
 
 def sha256_file(path: Path) -> str:
@@ -108,6 +116,7 @@ def _write_contents(
     root, rows, results, fold_table, tasks, protocol, training, spec, folds, seeds, wall_seconds, baseline
 ):
     from nepagn.baselines import hgb_cross_validation
+    from nepagn.calibration import fit_model_set_calibrators
     from nepagn.model.figures import plot_history, plot_roc, table1_markdown
 
     source_ids = rows[SOURCE_ID].astype(str).to_numpy()
@@ -120,7 +129,7 @@ def _write_contents(
         ignore_index=True,
     ).to_parquet(root / "folds.parquet", index=False)
 
-    oof, metric_rows, members = [], [], []
+    oof, inner, metric_rows, members = [], [], [], []
     model_configs = {task.model.name: task.model.to_dict() for task in tasks}
     for result in results:
         net_dir = root / "networks" / result["model"] / f"seed{result['seed']}" / f"fold{result['fold']}"
@@ -162,6 +171,19 @@ def _write_contents(
                 }
             )
         )
+        inner_rows = result["inner_rows"]
+        inner.append(
+            pd.DataFrame(
+                {
+                    SOURCE_ID: source_ids[inner_rows],
+                    "model": result["model"],
+                    "fold": result["fold"],
+                    "seed": result["seed"],
+                    "y_true": y[inner_rows],
+                    "p_agn": result["p_inner"],
+                }
+            )
+        )
         metric_rows.append(
             {
                 "model": result["model"],
@@ -186,7 +208,12 @@ def _write_contents(
             }
         )
     oof_frame = pd.concat(oof, ignore_index=True)
-    oof_frame.to_parquet(root / "oof_predictions.parquet", index=False)
+    oof_frame.to_parquet(root / OOF_FILE, index=False)
+    held_out = oof_frame
+    if protocol == "strict":
+        held_out = pd.concat(inner, ignore_index=True)
+        held_out.to_parquet(root / INNER_FILE, index=False)
+    calibration = fit_model_set_calibrators(root, held_out, list(model_configs), protocol)
     per_fold = pd.DataFrame(metric_rows)
     per_fold.to_csv(root / "metrics.csv", index=False)
     summary = summarise(per_fold)
@@ -238,17 +265,19 @@ def _write_contents(
     )
     files = sorted(p for p in root.rglob("*") if p.is_file())
     manifest = {
-        "format": "nepagn-modelset/1",
+        "format": MODELSET_FORMAT,
         "models": list(model_configs),
         "bands": [band.id for band in spec.bands],
         "protocol": protocol,
         "rule": FOLD_ENSEMBLE_RULE.format(n=n_members),
         "threshold_rule": (
-            "p_agn >= 0.5 (paper protocol)"
+            "raw ensemble score (mean p_agn of the members, before calibration) >= 0.5 (paper protocol)"
             if protocol == "paper"
-            else "p_agn >= median over member networks of the threshold each chose on its inner split"
+            else "raw ensemble score (mean p_agn of the members, before calibration) >= median over member "
+            "networks of the threshold each chose on its inner split"
         ),
         "thresholds": thresholds,
+        "calibration": calibration,
         "members": members,
         "model_configs": model_configs,
         "training": training.to_dict(),

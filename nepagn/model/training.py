@@ -6,6 +6,9 @@ Protocols:
 - ``strict``: the held-out fold is never looked at during training: a stratified inner split of
   the training folds (``inner_fraction``) is the Eq. 3 monitoring set and chooses the threshold
   (the one maximising N * AGN completeness + accuracy there); the outer fold only scores.
+Each network's held-out scores are kept: on its outer fold (out-of-fold predictions) and, under the
+strict protocol, on its inner split; `nepagn.calibration.fit_model_set_calibrators` fits the
+catalogue's calibration on the inner-split scores (strict) or the out-of-fold ones (paper).
 Repeated CV: every seed draws its own stratified fold assignment and its own initialisations.
 """
 
@@ -117,6 +120,8 @@ def train_one(task: TrainingTask, labelled: pd.DataFrame, folds: np.ndarray) -> 
         result.model.save(path)
         model_bytes = path.read_bytes()
     keras.backend.clear_session()
+    inner_rows = monitor_rows if task.protocol == "strict" else np.empty(0, dtype=np.int64)
+    p_inner = p_monitor if task.protocol == "strict" else np.empty(0, dtype=np.float64)
     roles = np.full(len(labelled), "train", dtype=object)
     roles[outer] = "validation"
     if task.protocol == "strict":
@@ -137,6 +142,8 @@ def train_one(task: TrainingTask, labelled: pd.DataFrame, folds: np.ndarray) -> 
         "seconds": result.seconds,
         "outer_rows": outer,
         "p_outer": p_outer,
+        "inner_rows": inner_rows,
+        "p_inner": p_inner,
         "roles": roles,
         "metrics": classification_metrics(y[outer], p_outer, threshold),
     }

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nepagn.calibration import warn_if_uncalibrated
 from nepagn.errors import NepagnError
 from nepagn.fits_writer import write_fits_table
 from nepagn.pipeline.catalogue_schema import catalogue_columns
@@ -116,8 +117,8 @@ def build_catalogue(
     digest = config_hash(settings)
     run_id = build_run_id(store.snapshot_id, model_set.model_set_id, digest)
     with_truth = TRUE_CLASS in store.columns
-    with_std = True  # ModelSet.predict always gives the members' spread
-    columns = catalogue_columns(models, with_std=with_std, with_truth=with_truth)
+    columns = catalogue_columns(models, with_std=True, with_truth=with_truth, calibration=model_set.calibration)
+    warn_if_uncalibrated(model_set.calibration, f"build {run_id}")
     log.info("build %s: %d sources in %d partitions, models %s (%s)", run_id, store.num_rows,
              len(store.partitions), models, model_set.model_set_id)
 
@@ -170,6 +171,7 @@ def build_catalogue(
         column_map=(provenance_extra or {}).get("column_map"),
         models={"modeldir": str(Path(modeldir).resolve()), "names": models,
                 "rule": model_set.rule, "thresholds": model_set.thresholds, "file_sha256": model_set.file_hashes,
+                "calibration": model_set.calibration_record,
                 **(provenance_extra or {}).get("models", {})},
         configs={"pipeline": settings, **(provenance_extra or {}).get("configs", {})},
         started_utc=started,

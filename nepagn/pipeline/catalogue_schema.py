@@ -6,8 +6,9 @@ docs/catalogue.md all describe the same columns.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+from nepagn.calibration import ModelCalibration
 from nepagn.preprocess import STAR_TEST, STATUS, Z_TYPE, Z_USED
 from nepagn.schema import (
     CORE_COLUMNS,
@@ -35,13 +36,18 @@ CLASS_SFG = "SFG"
 
 
 def p_agn_column(model: str) -> str:
-    """Column of one model's AGN probability."""
+    """Column of one model's AGN probability (calibrated where the model set carries a calibrator)."""
     return f"p_agn_{model}"
 
 
-def p_agn_std_column(model: str) -> str:
-    """Column of the spread of one model's AGN probability over the model set's members (folds/seeds)."""
-    return f"p_agn_{model}_std"
+def score_agn_column(model: str) -> str:
+    """Column of one model's raw score: the mean output of its member networks, before calibration."""
+    return f"score_agn_{model}"
+
+
+def score_agn_std_column(model: str) -> str:
+    """Column of the spread of one model's raw score over the model set's members (folds/seeds)."""
+    return f"score_agn_{model}_std"
 
 
 def class_column(model: str) -> str:
@@ -53,8 +59,14 @@ def _core(name: str) -> Column:
     return next(column for column in CORE_COLUMNS + TRUTH_COLUMNS if column.name == name)
 
 
-def catalogue_columns(models: Sequence[str], with_std: bool, with_truth: bool) -> tuple[Column, ...]:
-    """The catalogue's columns in output order for a model set (names, e.g. A, B, C)."""
+def catalogue_columns(
+    models: Sequence[str], with_std: bool, with_truth: bool, calibration: Mapping[str, ModelCalibration]
+) -> tuple[Column, ...]:
+    """The catalogue's columns in output order for a model set (names, e.g. A, B, C).
+
+    calibration: per model, how the model set calibrates its p_agn (nepagn.calibration.manifest_calibration);
+    the p_agn descriptions say it in their first 68 characters, which is what FITS TCOMM keeps.
+    """
     columns = [
         _core(SOURCE_ID),
         _core(RA),
@@ -74,19 +86,27 @@ def catalogue_columns(models: Sequence[str], with_std: bool, with_truth: bool) -
                "True where the source has a ground-truth label, i.e. it may be in the networks' training set"),
     ]
     for model in models:
+        item = calibration[model]
+        how = (f"{score_agn_column(model)} mapped by MODELDIR/{item.file}" if item.calibrated
+               else f"equal to {score_agn_column(model)} ({item.reason})")
         columns.append(Column(p_agn_column(model), "float64", None, "stat.probability",
-                              f"AGN probability from Model {model} (mean over its members); null if not classified"))
+                              f"P(AGN) of Model {model}, {item.phrase}: {how}; null if not classified"))
+        columns.append(Column(score_agn_column(model), "float64", None, "stat.value",
+                              f"Raw score of Model {model} (mean of its member networks' outputs, uncalibrated); "
+                              f"class_{model} thresholds it"))
         if with_std:
-            columns.append(Column(p_agn_std_column(model), "float64", None, "stat.stdev;stat.probability",
-                                  f"Spread of the Model {model} AGN probability over its members (folds/seeds)"))
+            columns.append(Column(score_agn_std_column(model), "float64", None, "stat.stdev",
+                                  f"Spread (std) of score_agn_{model} over its member networks (folds/seeds)"))
         columns.append(Column(class_column(model), "string", None, "src.class",
-                              f"Class from Model {model}: AGN if p_agn_{model} >= its threshold, else SFG"))
+                              f"Class from Model {model}: AGN if score_agn_{model} >= its threshold, else SFG"))
     columns += [
         Column(N_AGN_VOTES, "Int16", None, "meta.number", f"Number of models (of {len(models)}) voting AGN"),
         Column(CONSENSUS_CLASS, "string", None, "src.class",
                "Majority class over the models (null on a tie or if not classified)"),
         Column(UNANIMOUS, "boolean", None, "meta.code", "True where all models give the same class"),
-        Column(P_AGN_MEAN, "float64", None, "stat.probability", "Mean AGN probability over the models"),
+        Column(P_AGN_MEAN, "float64", None, "stat.probability",
+               f"Mean of p_agn_{'/'.join(models)} over the models (as calibrated as they are; the mean "
+               "itself is not recalibrated)"),
     ]
     if with_truth:
         columns.append(_core(TRUE_CLASS))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nepagn.errors import NepagnError
+from nepagn.model.modeldir import MODELSET_FORMAT
 from nepagn.pipeline.config import PipelineConfig
 from nepagn.pipeline.provenance import canonical_json, sha256_file, write_text_atomic
 from nepagn.resources import catalogs_dir
@@ -131,7 +132,8 @@ def prepare_models(
     modeldir = out_dir / QUICK_MODELS
     record_path = out_dir / f"{QUICK_MODELS}.json"
     store = open_store(store_path)
-    record = {"store_snapshot_id": store.snapshot_id, "settings": settings}
+    # the model-set format in the record: a quick set trained by an older nepagn (no calibration) is retrained
+    record = {"store_snapshot_id": store.snapshot_id, "settings": settings, "modelset_format": MODELSET_FORMAT}
     provenance = {"trained_by_this_build": True, "quick_training": settings,
                   "note": "quick training for a runnable default, not the paper's protocol (10 folds, <= 3000 epochs)"}
     if modeldir.is_dir() and _record_matches(record_path, record):

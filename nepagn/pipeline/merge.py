@@ -2,6 +2,11 @@
 
 Every input row comes out exactly once; rows the networks did not see (stars, no redshift)
 carry null probabilities and classes. Consensus: votes, majority class, unanimity, mean p_agn.
+
+Classes are decided on the raw score (score_agn_<model>, the member mean the threshold was chosen
+on), never on the calibrated p_agn_<model>: an isotonic map is flat over steps, so `p_agn >= t'`
+cannot reproduce `score >= t` exactly, while thresholding the raw score gives the same decision as
+an uncalibrated model set, ties (score == threshold -> AGN) included.
 """
 
 from __future__ import annotations
@@ -21,26 +26,27 @@ from nepagn.pipeline.catalogue_schema import (
     RUN_ID,
     TRAINING_OBJECT,
     UNANIMOUS,
-    catalogue_columns,
     class_column,
     p_agn_column,
-    p_agn_std_column,
+    score_agn_column,
+    score_agn_std_column,
 )
 from nepagn.preprocess import STATUS, STATUS_LABELLED
-from nepagn.schema import TRUE_CLASS
+from nepagn.schema import Column
 
 
-def classes_from_probabilities(p_agn: pd.Series, threshold: float) -> pd.Series:
-    """AGN where p_agn >= threshold, SFG below, null where p_agn is null."""
-    classes = pd.Series(pd.NA, index=p_agn.index, dtype="string")
-    known = p_agn.notna()
-    classes[known & (p_agn >= threshold)] = CLASS_AGN
-    classes[known & (p_agn < threshold)] = CLASS_SFG
+def classes_from_scores(score: pd.Series, threshold: float) -> pd.Series:
+    """AGN where score >= threshold, SFG below, null where score is null."""
+    classes = pd.Series(pd.NA, index=score.index, dtype="string")
+    known = score.notna()
+    classes[known & (score >= threshold)] = CLASS_AGN
+    classes[known & (score < threshold)] = CLASS_SFG
     return classes
 
 
 def consensus(classes: pd.DataFrame, probabilities: pd.DataFrame) -> pd.DataFrame:
-    """Votes, majority class (null on ties), unanimity and mean probability; null where not classified."""
+    """Votes, majority class (null on ties), unanimity and mean of the (calibrated) probabilities; null where not
+    classified. The mean of calibrated probabilities is not itself recalibrated."""
     classified = classes.notna().all(axis=1)
     votes = (classes == CLASS_AGN).sum(axis=1)
     n_models = classes.shape[1]
@@ -66,27 +72,30 @@ def merge_partition(
     thresholds: Mapping[str, float],
     run_id: str,
     model_set_id: str,
-    with_std: bool = False,
+    columns: Sequence[Column],
 ) -> pd.DataFrame:
-    """Public-catalogue rows for one partition, in input order, with the columns of catalogue_columns().
+    """Public-catalogue rows for one partition, in input order, with `columns` (from catalogue_columns()).
 
-    predictions: the networks' output for the rows with to_classify set (same index), or None
-    where no row was classified. with_std: the model set gives spreads (p_agn_<model>_std); the
-    columns are then present in every partition, so all partitions share one schema.
+    predictions: the networks' output for the rows with to_classify set (same index; ModelSet.predict's
+    p_agn_<model>, score_agn_<model> and score_agn_<model>_std), or None where no row was classified.
+    Every partition gets all of `columns` (nulls where nothing was classified), so all share one
+    schema. thresholds apply to the raw score (module docstring).
     """
     out = preprocessed.copy()
-    for model in models:
-        p_column = p_agn_column(model)
+    names = {column.name for column in columns}
+
+    def column_of_predictions(name: str) -> pd.Series:
         values = pd.Series(np.nan, index=out.index, dtype="float64")
         if predictions is not None and len(predictions):
-            values.loc[predictions.index] = predictions[p_column].to_numpy(dtype="float64")
-        out[p_column] = values
-        if with_std:
-            spread = pd.Series(np.nan, index=out.index, dtype="float64")
-            if predictions is not None and len(predictions):
-                spread.loc[predictions.index] = predictions[p_agn_std_column(model)].to_numpy(dtype="float64")
-            out[p_agn_std_column(model)] = spread
-        out[class_column(model)] = classes_from_probabilities(values, thresholds[model])
+            values.loc[predictions.index] = predictions[name].to_numpy(dtype="float64")
+        return values
+
+    for model in models:
+        out[p_agn_column(model)] = column_of_predictions(p_agn_column(model))
+        out[score_agn_column(model)] = column_of_predictions(score_agn_column(model))
+        if score_agn_std_column(model) in names:
+            out[score_agn_std_column(model)] = column_of_predictions(score_agn_std_column(model))
+        out[class_column(model)] = classes_from_scores(out[score_agn_column(model)], thresholds[model])
     agreement = consensus(
         out[[class_column(m) for m in models]],
         out[[p_agn_column(m) for m in models]],
@@ -96,7 +105,6 @@ def merge_partition(
     out[TRAINING_OBJECT] = (out[STATUS] == STATUS_LABELLED).to_numpy(dtype=bool)
     out[RUN_ID] = pd.Series(run_id, index=out.index, dtype="string")
     out[MODEL_SET_ID] = pd.Series(model_set_id, index=out.index, dtype="string")
-    columns = catalogue_columns(models, with_std=with_std, with_truth=TRUE_CLASS in out)
     return conform(out, columns)
 
 

@@ -1,8 +1,9 @@
 """What the client needs to know about a MODELDIR, read from its manifest without loading TensorFlow.
 
 A thin adapter over nepagn.model's manifest.json (the workers load the networks with
-nepagn.model.inference.ModelSet): model names, thresholds, model-set id and file SHA-256s,
-with every listed file checked against its hash before the build starts.
+nepagn.model.inference.ModelSet): model names, thresholds, model-set id, file SHA-256s and the
+calibration each model's p_agn carries, with every listed file checked against its hash before the
+build starts.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from nepagn.calibration import ModelCalibration, calibration_provenance, manifest_calibration
 from nepagn.errors import NepagnError
 from nepagn.model.modeldir import MANIFEST
 from nepagn.pipeline.provenance import sha256_file
@@ -18,7 +21,7 @@ from nepagn.pipeline.provenance import sha256_file
 
 @dataclass(frozen=True)
 class ModelSetInfo:
-    """Names (e.g. A, B, C), decision thresholds, id, rule and file hashes of a model set."""
+    """Names (e.g. A, B, C), decision thresholds, id, rule, file hashes and calibration of a model set."""
 
     path: Path
     names: tuple[str, ...]
@@ -26,6 +29,8 @@ class ModelSetInfo:
     model_set_id: str
     rule: str
     file_hashes: dict[str, str]
+    calibration: dict[str, ModelCalibration]
+    calibration_record: dict[str, Any]
 
 
 def read_model_set_info(modeldir: str | Path) -> ModelSetInfo:
@@ -44,6 +49,8 @@ def read_model_set_info(modeldir: str | Path) -> ModelSetInfo:
             model_set_id=str(manifest["model_set_id"]),
             rule=str(manifest.get("rule", "")),
             file_hashes=dict(manifest["file_hashes"]),
+            calibration=manifest_calibration(manifest),
+            calibration_record=calibration_provenance(manifest),
         )
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise NepagnError(f"{path}: not a valid model-set manifest ({exc})") from exc

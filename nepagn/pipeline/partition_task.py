@@ -109,13 +109,13 @@ def build_partition(job: PartitionJob) -> dict[str, Any]:
     predictions = model_set.predict(selected) if len(selected) else None
     if predictions is not None:
         predictions.index = selected.index
-    with_std = True  # ModelSet.predict always gives p_agn_<name>_std (the spread over a model's members)
+    # with_std: ModelSet.predict always gives score_agn_<name>_std (the spread over a model's members)
+    columns = catalogue_columns(models, with_std=True, with_truth=job.with_truth, calibration=model_set.calibration)
     catalogue = merge_partition(
-        prepared, predictions, models, thresholds_of(model_set), job.run_id, job.model_set_id, with_std=with_std
+        prepared, predictions, models, thresholds_of(model_set), job.run_id, job.model_set_id, columns
     )
     if len(catalogue) != len(frame):
         raise RuntimeError(f"partition {job.order}/{job.pixel}: {len(frame)} rows in, {len(catalogue)} out")
-    columns = catalogue_columns(models, with_std=with_std, with_truth=job.with_truth)
     path = write_partition(Path(job.out_root), job.order, job.pixel, catalogue, column_metadata(columns))
     record = {
         "order": job.order,
@@ -131,7 +131,7 @@ def build_partition(job: PartitionJob) -> dict[str, Any]:
 
 
 def thresholds_of(model_set) -> dict[str, float]:
-    """Per-model decision threshold on p_agn (0.5 where the model set gives none)."""
+    """Per-model decision threshold on the raw score score_agn_<name> (0.5 where the model set gives none)."""
     thresholds = getattr(model_set, "thresholds", None) or {}
     if not isinstance(thresholds, dict):
         return {name: float(thresholds) for name in model_set.names}

@@ -19,7 +19,8 @@ import nepagn
 
 # Bump when the catalogue's columns or their meaning change: partitions built by another
 # format version are never reused by a resumed build.
-CATALOGUE_FORMAT_VERSION = "1"
+# 2: p_agn_<model> calibrated, raw score_agn_<model> and score_agn_<model>_std (was p_agn_<model>_std).
+CATALOGUE_FORMAT_VERSION = "2"
 
 PROVENANCE_KEY = b"nepagn.provenance"
 VERSIONED_PACKAGES = (

@@ -23,12 +23,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from nepagn.bands import err_column, mag_column
+from nepagn.calibration import calibration_provenance, manifest_calibration, warn_if_uncalibrated
 from nepagn.errors import NepagnError
 from nepagn.fits_writer import write_fits_table
 from nepagn.pipeline.catalogue_schema import catalogue_columns
 from nepagn.pipeline.outputs import write_voparquet
 from nepagn.pipeline.partition_task import PartitionJob, read_done_record, run_partition_jobs
 from nepagn.pipeline.provenance import (
+    CATALOGUE_FORMAT_VERSION,
     PROVENANCE_KEY,
     Provenance,
     build_run_id,
@@ -154,7 +156,9 @@ def build_version(
     dep_columns = dependency_columns(store.columns, list(manifest["bands"]))
     entries = partition_entries(store, dep_columns, previous, client)
     with_truth = TRUE_CLASS in store.columns
-    columns = catalogue_columns(models, with_std=True, with_truth=with_truth)
+    calibration = manifest_calibration(manifest)
+    columns = catalogue_columns(models, with_std=True, with_truth=with_truth, calibration=calibration)
+    warn_if_uncalibrated(calibration, f"catalogue version {number}")
 
     partial = Path(out_dir) / VERSIONS_DIR / f".{version_name(number)}.partial-{uuid.uuid4().hex[:8]}"
     catalogue_root = partial / CATALOGUE_DIR
@@ -206,7 +210,7 @@ def build_version(
                    "rows": store.num_rows, "partitions": len(wanted), "catalogue_version": number},
             column_map=None,
             models={"modeldir": str(Path(modeldir).resolve()), "names": models,
-                    "labels_hash": manifest.get("labels_hash")},
+                    "labels_hash": manifest.get("labels_hash"), "calibration": calibration_provenance(manifest)},
             configs={"pipeline": settings}, started_utc=utc_now(),
             execution={"partitions_total": len(wanted), "partitions_computed": [list(k) for k in build.computed],
                        "partitions_reused": [list(k) for k in build.reused]},
@@ -279,6 +283,11 @@ def bootstrap_index(out_dir: Path, store_path: Path, client) -> dict[str, Any]:
     same_store = store.snapshot_id == provenance["input"].get("snapshot_id")
     if not same_store:
         log.warning("%s changed since %s was built: every catalogue partition will be recomputed", store_path, out_dir)
+    built_format = provenance.get("catalogue_format_version")
+    same_format = built_format == CATALOGUE_FORMAT_VERSION
+    if not same_format:
+        log.warning("%s was built with catalogue format %s, this nepagn writes format %s: every catalogue partition "
+                    "will be recomputed", out_dir, built_format, CATALOGUE_FORMAT_VERSION)
     dep_columns = dependency_columns(store.columns, list(manifest["bands"]))
     entries = partition_entries(store, dep_columns, None, client) if same_store else {}
     models = list(manifest["models"])
@@ -298,7 +307,7 @@ def bootstrap_index(out_dir: Path, store_path: Path, client) -> dict[str, Any]:
         "inputs": [{"input_id": f"{store.properties.get('nepagn_input', 'base')}@base", "store": str(store_path)}],
         "partitions": {k: v for k, v in entries.items() if "file" in v},
     }
-    if config_hash(settings) != provenance["config_hash"]:
+    if same_format and config_hash(settings) != provenance["config_hash"]:
         raise NepagnError(f"{provenance_path}: recorded pipeline settings do not match its config hash")
     return {"format": "nepagn-catalogue-versions/1", "current": 0, "settings": settings,
             "catalogue_name": catalogue.properties.get("obs_collection", "nepagn_agn_sfg"), "versions": [base]}
