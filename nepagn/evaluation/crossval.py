@@ -83,11 +83,23 @@ def _fit_network_member(recipe, spec, frame, y, fit_rows, monitor_rows, seed):
     return predict, result.epochs_run
 
 
-def _fit_hgb_member(frame, bands, y, fit_rows, seed):
+def hgb_inputs(frame: pd.DataFrame, bands: tuple[Band, ...], colours: str | None = None) -> np.ndarray:
+    """Gradient-boosting inputs: magnitudes and errors as given (missing = NaN), and with colours="all_pairs"
+    every colour m_i - m_j (i before j in band order), NaN where either band is missing."""
+    mags = frame[[b.mag_column for b in bands]].to_numpy(dtype=np.float64, na_value=np.nan)
+    errs = frame[[b.err_column for b in bands]].to_numpy(dtype=np.float64, na_value=np.nan)
+    if colours is None:
+        return np.hstack([mags, errs])
+    if colours != "all_pairs":
+        raise ValueError(f"colours must be None or 'all_pairs', not {colours!r}")
+    first, second = np.triu_indices(len(bands), k=1)
+    return np.hstack([mags, errs, mags[:, first] - mags[:, second]])
+
+
+def _fit_hgb_member(frame, bands, y, fit_rows, seed, colours=None):
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    columns = [b.mag_column for b in bands] + [b.err_column for b in bands]
-    x = frame[columns].to_numpy(dtype=np.float64, na_value=np.nan)
+    x = hgb_inputs(frame, bands, colours)
     # a column never observed in the training rows carries nothing (and sklearn's binning rejects it)
     x = x[:, ~np.isnan(x[fit_rows]).all(axis=0)]
     model = HistGradientBoostingClassifier(random_state=seed).fit(x[fit_rows], y[fit_rows])
@@ -121,7 +133,8 @@ def run_fold(task: FoldTask, frame: pd.DataFrame) -> dict[str, Any]:
         if recipe.kind == "network":
             predict, n_epochs = _fit_network_member(recipe, spec, frame, y, fit_rows, monitor_rows, seed + member)
         else:
-            predict, n_epochs = _fit_hgb_member(frame, task.bands, y, fit_rows, seed + member)
+            predict, n_epochs = _fit_hgb_member(frame, task.bands, y, fit_rows, seed + member,
+                                                recipe.features.get("colours"))
         outer_p.append(predict(valid_rows))
         inner_ids.append(monitor_rows)
         inner_p.append(predict(monitor_rows))

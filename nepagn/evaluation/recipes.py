@@ -1,4 +1,4 @@
-"""Classifier recipes evaluated under the strict protocol: the paper's Models A, B, C, nepagn's N, and HGB.
+"""Classifier recipes evaluated under the strict protocol: the paper's Models A, B, C, nepagn's N, HGB and HGBC.
 
 A recipe says how one outer fold is trained: network or gradient boosting, focal-loss and Eq. 3
 settings, feature options, how many inner-fold members form the ensemble and how the AGN
@@ -18,6 +18,7 @@ from nepagn.model.config import ModelConfig, TrainingConfig, load_model_config, 
 from nepagn.resources import configs_dir
 
 HGB = "HGB"
+HGBC = "HGBC"  # HGB on magnitudes, errors and every pairwise colour of the band set
 THRESHOLD_RULES = ("eq3", "balanced_accuracy")
 
 
@@ -47,9 +48,11 @@ class Recipe:
 
 
 def load_recipe(name: str, max_epochs: int | None = None) -> Recipe:
-    """The recipe of model `name` (A, B, C, N or any configs/models/<name>.toml; HGB for gradient boosting)."""
+    """The recipe of model `name` (A, B, C, N or any configs/models/<name>.toml; HGB / HGBC for gradient boosting)."""
     if name == HGB:
         return Recipe(HGB, "hgb", members=3, threshold_rule="balanced_accuracy")
+    if name == HGBC:
+        return Recipe(HGBC, "hgb", features={"colours": "all_pairs"}, members=3, threshold_rule="balanced_accuracy")
     path = configs_dir() / "models" / f"{name}.toml"
     if not path.is_file():
         raise NepagnError(f"{path}: no configuration for model {name!r}")
