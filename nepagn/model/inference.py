@@ -126,7 +126,7 @@ class ModelSet:
         """Per model, for every row (same index): p_agn_<name>, the calibrated probability (float64; the raw
         score where the model has no calibrator), score_agn_<name>, the raw member mean, and
         score_agn_<name>_std, the member spread (ddof=0), both float32 as the networks give them."""
-        out = pd.DataFrame(index=frame.index)
+        out: dict[str, np.ndarray] = {}
         inputs: dict[str, np.ndarray] = {}
         for name in self.names:
             outputs = []
@@ -141,7 +141,7 @@ class ModelSet:
             out[f"p_agn_{name}"] = calibrator.transform(raw) if calibrator is not None else raw
             out[f"score_agn_{name}"] = score
             out[f"score_agn_{name}_std"] = stacked.std(axis=0).astype(np.float32)
-        return out
+        return pd.DataFrame(out, index=frame.index)  # one frame at the end, not a column insert per output
 
     def _groups(self, name: str) -> dict[str, tuple[FeatureSpec, list]]:
         """Member networks of `name` grouped by identical feature spec (one group for the paper default)."""
