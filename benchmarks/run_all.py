@@ -19,12 +19,14 @@ HERE = Path(__file__).resolve().parent
 
 FULL = {
     "inference_efficiency.py": ["--sources", "100000", "--folds", "3"],
+    "partition_overhead.py": ["--sources", "100000", "--folds", "3"],
     "workers.py": ["--sources", "100000", "--folds", "3"],
     "scale.py": ["--sizes", "100000", "1000000", "10000000", "--folds", "3", "--keep"],
     "training_speed.py": ["--epochs", "50"],
 }
 QUICK = {
     "inference_efficiency.py": ["--sources", "5000", "--folds", "2"],
+    "partition_overhead.py": ["--sources", "5000", "--folds", "2", "--repeats", "1"],
     "workers.py": ["--sources", "5000", "--folds", "2"],
     "scale.py": ["--sizes", "5000", "20000", "--folds", "2", "--max-minutes", "5"],
     "training_speed.py": ["--epochs", "10"],

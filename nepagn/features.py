@@ -143,10 +143,11 @@ class FeatureSpec:
             )
         mags = np.full((n, self.n_bands), np.nan)
         errs = np.full((n, self.n_bands), np.nan)
-        for i, band in enumerate(self.bands):
-            for target, column in ((mags, band.mag_column), (errs, band.err_column)):
-                if column in frame.columns:
-                    target[:, i] = _as_float(frame[column], column)
+        for target, names in ((mags, [band.mag_column for band in self.bands]),
+                              (errs, [band.err_column for band in self.bands])):
+            present = [i for i, column in enumerate(names) if column in frame.columns]
+            if present:
+                target[:, present] = _as_float_block(frame, [names[i] for i in present])
         # a magnitude without its error (or the reverse) is not an observation the network can use
         missing = np.isnan(mags) | np.isnan(errs)
         mags[missing] = np.nan
@@ -177,6 +178,20 @@ class FeatureSpec:
             fill_values=tuple(tuple(float(v) for v in pair) for pair in fill) if fill is not None else None,
             scale=tuple(tuple(float(v) for v in row) for row in scale) if scale is not None else None,
         )
+
+
+def _as_float_block(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """`columns` of `frame` as float64 (n, len(columns)), NaN where missing or not finite.
+
+    Numeric columns (the canonical float32 bands) are converted in one block, which is several times
+    faster per partition than column by column; any other column goes through `_as_float`, which
+    parses numeric text and rejects the rest.
+    """
+    block = frame[columns]
+    if all(pd.api.types.is_numeric_dtype(dtype) for dtype in block.dtypes):
+        values = block.to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.where(np.isfinite(values), values, np.nan)
+    return np.column_stack([_as_float(block[column], column) for column in columns])
 
 
 def _as_float(series: pd.Series, column: str) -> np.ndarray:

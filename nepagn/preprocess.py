@@ -70,29 +70,28 @@ class PreprocessConfig:
 
 def choose_redshift(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """The redshift each source uses (spec-z where present, else photo-z) and its type ("spec"/"phot"/null)."""
-    z_spec = _numeric(frame, Z_SPEC)
-    z_phot = _numeric(frame, Z_PHOT)
-    has_spec = z_spec.notna()
-    has_phot = z_phot.notna()
-    z_used = z_spec.where(has_spec, z_phot).astype("float64")
-    z_type = pd.Series(pd.NA, index=frame.index, dtype="string")
-    z_type[has_phot & ~has_spec] = Z_TYPE_PHOT
-    z_type[has_spec] = Z_TYPE_SPEC
-    return z_used, z_type
+    z_spec = _numeric(frame, Z_SPEC).to_numpy()
+    z_phot = _numeric(frame, Z_PHOT).to_numpy()
+    has_spec = ~np.isnan(z_spec)
+    z_type = np.where(has_spec, Z_TYPE_SPEC, Z_TYPE_PHOT).astype(object)
+    z_type[~has_spec & np.isnan(z_phot)] = None
+    return (
+        pd.Series(np.where(has_spec, z_spec, z_phot), index=frame.index, dtype="float64"),
+        pd.Series(pd.array(z_type, dtype="string"), index=frame.index),
+    )
 
 
 def star_test(frame: pd.DataFrame, config: PreprocessConfig) -> pd.Series:
     """Per-row outcome of the star test: "star", "galaxy", or "not_applied" (rule off or chi2 missing)."""
-    result = pd.Series(STAR_TEST_NOT_APPLIED, index=frame.index, dtype="string")
     if config.star_rule == "none" or CHI2_GAL not in frame or CHI2_STAR not in frame:
-        return result
-    chi2_gal = _numeric(frame, CHI2_GAL)
-    chi2_star = _numeric(frame, CHI2_STAR)
-    testable = chi2_gal.notna() & chi2_star.notna()
-    is_star = testable & (chi2_gal > chi2_star + config.chi2_margin)
-    result[testable] = STAR_TEST_GALAXY
-    result[is_star] = STAR_TEST_STAR
-    return result
+        return pd.Series(STAR_TEST_NOT_APPLIED, index=frame.index, dtype="string")
+    chi2_gal = _numeric(frame, CHI2_GAL).to_numpy()
+    chi2_star = _numeric(frame, CHI2_STAR).to_numpy()
+    testable = ~np.isnan(chi2_gal) & ~np.isnan(chi2_star)
+    outcome = np.full(len(frame), STAR_TEST_NOT_APPLIED, dtype=object)
+    outcome[testable] = STAR_TEST_GALAXY
+    outcome[testable & (chi2_gal > chi2_star + config.chi2_margin)] = STAR_TEST_STAR
+    return pd.Series(pd.array(outcome, dtype="string"), index=frame.index)
 
 
 def preprocess(frame: pd.DataFrame, config: PreprocessConfig | None = None) -> pd.DataFrame:
@@ -109,7 +108,7 @@ def preprocess(frame: pd.DataFrame, config: PreprocessConfig | None = None) -> p
     labelled = frame[LABEL].notna() if LABEL in frame else pd.Series(False, index=frame.index)
     labelled = labelled.astype(bool)
 
-    status = pd.Series(STATUS_CLASSIFIED, index=frame.index, dtype="string")
+    status = np.full(len(frame), STATUS_CLASSIFIED, dtype=object)
     status[(stars == STAR_TEST_STAR).to_numpy(dtype=bool)] = STATUS_STAR
     status[z_used.isna().to_numpy()] = STATUS_NO_REDSHIFT
     status[labelled.to_numpy()] = STATUS_LABELLED
@@ -121,7 +120,7 @@ def preprocess(frame: pd.DataFrame, config: PreprocessConfig | None = None) -> p
     out[Z_USED] = z_used
     out[Z_TYPE] = z_type
     out[STAR_TEST] = stars
-    out[STATUS] = status
+    out[STATUS] = pd.array(status, dtype="string")
     out[TO_CLASSIFY] = to_classify.astype(bool)
     return out
 

@@ -7,7 +7,11 @@ calibration/<name>.json, fitted by `nepagn train` on held-out single-network sco
 nepagn.calibration for why a map fitted on single networks is applied to their mean). A model set
 without calibrators (older MODELDIRs) gives p_agn_<name> = score_agn_<name> and logs a warning.
 Every weight and calibrator file is checked against its SHA-256 on load. Each model's members run
-as one compiled tf.function over large batches; no per-row Python.
+as one compiled graph over large batches; no per-row Python. That graph is traced once, with the
+batch dimension left open, and then called as a concrete function: calling it never retraces, and a
+model set with one group per member (per-fold standardisation) no longer trips TensorFlow's
+"frequent retracing" warning, which counts the first trace of every group as a retrace because all
+groups share one Python function.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,7 +51,8 @@ class ModelSet:
         self._members = members
         self._specs = specs
         self._calibrators = calibrators
-        self._functions: dict[tuple[str, str], object] = {}
+        self._member_groups = {name: _group_members(members[name], specs[name]) for name in members}
+        self._functions: dict[tuple[str, str], Any] = {}
 
     @classmethod
     def load(cls, modeldir: str | Path, verify: bool = True) -> ModelSet:
@@ -120,7 +126,7 @@ class ModelSet:
         """Per model, for every row (same index): p_agn_<name>, the calibrated probability (float64; the raw
         score where the model has no calibrator), score_agn_<name>, the raw member mean, and
         score_agn_<name>_std, the member spread (ddof=0), both float32 as the networks give them."""
-        out = pd.DataFrame(index=frame.index)
+        out: dict[str, np.ndarray] = {}
         inputs: dict[str, np.ndarray] = {}
         for name in self.names:
             outputs = []
@@ -135,15 +141,11 @@ class ModelSet:
             out[f"p_agn_{name}"] = calibrator.transform(raw) if calibrator is not None else raw
             out[f"score_agn_{name}"] = score
             out[f"score_agn_{name}_std"] = stacked.std(axis=0).astype(np.float32)
-        return out
+        return pd.DataFrame(out, index=frame.index)  # one frame at the end, not a column insert per output
 
     def _groups(self, name: str) -> dict[str, tuple[FeatureSpec, list]]:
         """Member networks of `name` grouped by identical feature spec (one group for the paper default)."""
-        groups: dict[str, tuple[FeatureSpec, list]] = {}
-        for network, spec in zip(self._members[name], self._specs[name], strict=True):
-            key = json.dumps(spec.to_dict(), sort_keys=True)
-            groups.setdefault(key, (spec, []))[1].append(network)
-        return groups
+        return self._member_groups[name]
 
     def _run(self, cache_key: tuple[str, str], members: list, x: np.ndarray) -> np.ndarray:
         """Several member networks in one compiled call per batch of rows; returns (members, rows)."""
@@ -153,11 +155,32 @@ class ModelSet:
             return np.empty((len(members), 0), dtype=np.float32)
         fn = self._functions.get(cache_key)
         if fn is None:
-            signature = [tf.TensorSpec((None, *members[0].input_shape[1:]), tf.float32)]
-
-            def forward(batch):
-                return tf.concat([tf.reshape(m(batch, training=False), (1, -1)) for m in members], axis=0)
-
-            fn = self._functions[cache_key] = tf.function(forward, input_signature=signature)
+            fn = self._functions[cache_key] = _compile(members)
         parts = [np.asarray(fn(tf.constant(x[i : i + BATCH_ROWS]))) for i in range(0, len(x), BATCH_ROWS)]
         return np.concatenate(parts, axis=1)
+
+
+def _group_members(networks: list, specs: list[FeatureSpec]) -> dict[str, tuple[FeatureSpec, list]]:
+    """Networks keyed by their feature spec's canonical JSON, so members that share inputs share one array."""
+    groups: dict[str, tuple[FeatureSpec, list]] = {}
+    for network, spec in zip(networks, specs, strict=True):
+        key = json.dumps(spec.to_dict(), sort_keys=True)
+        groups.setdefault(key, (spec, []))[1].append(network)
+    return groups
+
+
+def _compile(members: list):
+    """One graph running all `members` on a float32 batch of any length: traced here, once.
+
+    Returns the concrete function, (rows, ...) -> (members, rows). Calling a concrete function
+    skips tf.function's signature matching and cannot retrace; tracing through
+    get_concrete_function is not counted by TensorFlow's frequent-retracing detector.
+    """
+    import tensorflow as tf
+
+    signature = [tf.TensorSpec((None, *members[0].input_shape[1:]), tf.float32)]
+
+    def forward(batch):
+        return tf.concat([tf.reshape(m(batch, training=False), (1, -1)) for m in members], axis=0)
+
+    return tf.function(forward, input_signature=signature).get_concrete_function()

@@ -35,34 +35,12 @@ from nepagn.preprocess import STATUS, STATUS_LABELLED
 from nepagn.schema import Column
 
 
-def classes_from_scores(score: pd.Series, threshold: float) -> pd.Series:
-    """AGN where score >= threshold, SFG below, null where score is null."""
-    classes = pd.Series(pd.NA, index=score.index, dtype="string")
-    known = score.notna()
-    classes[known & (score >= threshold)] = CLASS_AGN
-    classes[known & (score < threshold)] = CLASS_SFG
-    return classes
-
-
-def consensus(classes: pd.DataFrame, probabilities: pd.DataFrame) -> pd.DataFrame:
-    """Votes, majority class (null on ties), unanimity and mean of the (calibrated) probabilities; null where not
-    classified. The mean of calibrated probabilities is not itself recalibrated."""
-    classified = classes.notna().all(axis=1)
-    votes = (classes == CLASS_AGN).sum(axis=1)
-    n_models = classes.shape[1]
-    majority = pd.Series(pd.NA, index=classes.index, dtype="string")
-    majority[classified & (2 * votes > n_models)] = CLASS_AGN
-    majority[classified & (2 * votes < n_models)] = CLASS_SFG
-    unanimous = ((votes == 0) | (votes == n_models)).astype("boolean")
-    return pd.DataFrame(
-        {
-            N_AGN_VOTES: votes.astype("Int16").where(classified, pd.NA),
-            CONSENSUS_CLASS: majority,
-            UNANIMOUS: unanimous.where(classified, pd.NA),
-            P_AGN_MEAN: probabilities.mean(axis=1, skipna=False).where(classified),
-        },
-        index=classes.index,
-    )
+def class_labels(score: np.ndarray, threshold: float) -> pd.arrays.StringArray:
+    """AGN where score >= threshold, SFG below, null where score is NaN (a string array)."""
+    known = ~np.isnan(score)
+    labels = np.where(known & (score >= threshold), CLASS_AGN, CLASS_SFG).astype(object)
+    labels[~known] = None
+    return pd.array(labels, dtype="string")
 
 
 def merge_partition(
@@ -80,41 +58,63 @@ def merge_partition(
     p_agn_<model>, score_agn_<model> and score_agn_<model>_std), or None where no row was classified.
     Every partition gets all of `columns` (nulls where nothing was classified), so all share one
     schema. thresholds apply to the raw score (module docstring).
-    """
-    out = preprocessed.copy()
-    names = {column.name for column in columns}
 
-    def column_of_predictions(name: str) -> pd.Series:
-        values = pd.Series(np.nan, index=out.index, dtype="float64")
-        if predictions is not None and len(predictions):
-            values.loc[predictions.index] = predictions[name].to_numpy(dtype="float64")
+    Consensus: votes, majority class (null on ties), unanimity and the mean of the (calibrated)
+    probabilities, all null where a model did not classify the row; the mean of calibrated
+    probabilities is not itself recalibrated. The new columns are computed on numpy arrays and only
+    the catalogue's columns of `preprocessed` are read: no copy of the whole partition per task.
+    """
+    n = len(preprocessed)
+    names = {column.name for column in columns}
+    rows = None
+    if predictions is not None and len(predictions):
+        rows = preprocessed.index.get_indexer(predictions.index)
+        if (rows < 0).any():
+            raise ValueError("predictions hold rows that are not in the partition")
+
+    def scattered(name: str) -> np.ndarray:
+        values = np.full(n, np.nan)
+        if rows is not None:
+            values[rows] = predictions[name].to_numpy(dtype="float64")
         return values
 
+    derived: dict[str, object] = {}
+    probabilities, votes, classified = [], np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool)
     for model in models:
-        out[p_agn_column(model)] = column_of_predictions(p_agn_column(model))
-        out[score_agn_column(model)] = column_of_predictions(score_agn_column(model))
+        p_agn, score = scattered(p_agn_column(model)), scattered(score_agn_column(model))
+        derived[p_agn_column(model)] = p_agn
+        derived[score_agn_column(model)] = score
         if score_agn_std_column(model) in names:
-            out[score_agn_std_column(model)] = column_of_predictions(score_agn_std_column(model))
-        out[class_column(model)] = classes_from_scores(out[score_agn_column(model)], thresholds[model])
-    agreement = consensus(
-        out[[class_column(m) for m in models]],
-        out[[p_agn_column(m) for m in models]],
-    )
-    for column in agreement:
-        out[column] = agreement[column]
-    out[TRAINING_OBJECT] = (out[STATUS] == STATUS_LABELLED).to_numpy(dtype=bool)
-    out[RUN_ID] = pd.Series(run_id, index=out.index, dtype="string")
-    out[MODEL_SET_ID] = pd.Series(model_set_id, index=out.index, dtype="string")
-    return conform(out, columns)
+            derived[score_agn_std_column(model)] = scattered(score_agn_std_column(model))
+        derived[class_column(model)] = class_labels(score, thresholds[model])
+        probabilities.append(p_agn)
+        known = ~np.isnan(score)
+        classified &= known
+        votes += known & (score >= thresholds[model])
+    n_models = len(models)
+    majority = np.full(n, None, dtype=object)
+    majority[classified & (2 * votes > n_models)] = CLASS_AGN
+    majority[classified & (2 * votes < n_models)] = CLASS_SFG
+    p_mean = probabilities[0].copy()
+    for p_agn in probabilities[1:]:  # left to right, as pandas' row mean adds them
+        p_mean += p_agn
+    p_mean /= n_models
+    p_mean[~classified] = np.nan
+    derived[N_AGN_VOTES] = pd.arrays.IntegerArray(votes.astype(np.int16), ~classified)
+    derived[CONSENSUS_CLASS] = pd.array(majority, dtype="string")
+    derived[UNANIMOUS] = pd.arrays.BooleanArray((votes == 0) | (votes == n_models), ~classified)
+    derived[P_AGN_MEAN] = p_mean
+    derived[TRAINING_OBJECT] = (preprocessed[STATUS] == STATUS_LABELLED).to_numpy(dtype=bool)
+    derived[RUN_ID] = pd.array([run_id] * n, dtype="string")
+    derived[MODEL_SET_ID] = pd.array([model_set_id] * n, dtype="string")
 
-
-def conform(frame: pd.DataFrame, columns) -> pd.DataFrame:
-    """Select the catalogue columns in order with their declared dtypes (absent optional ones as nulls)."""
     result = {}
     for column in columns:
-        if column.name in frame:
-            values = frame[column.name]
-        else:
-            values = pd.Series(pd.NA, index=frame.index)
+        if column.name in derived:
+            values = pd.Series(derived[column.name], index=preprocessed.index)
+        elif column.name in preprocessed:
+            values = preprocessed[column.name]
+        else:  # an optional column the input lacks
+            values = pd.Series(pd.NA, index=preprocessed.index)
         result[column.name] = values.astype(column.dtype)
-    return pd.DataFrame(result, index=frame.index).reset_index(drop=True)
+    return pd.DataFrame(result, index=preprocessed.index).reset_index(drop=True)

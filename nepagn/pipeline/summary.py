@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from itertools import combinations
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from nepagn.pipeline.catalogue_schema import CLASS_AGN, CLASS_SFG, CONSENSUS_CLASS, N_AGN_VOTES, class_column
@@ -25,14 +26,15 @@ SKY_MAP_ORDER = 8  # HEALPix order of the AGN-fraction map: nside 256, ~0.05 deg
 
 
 def sky_counts(frame: pd.DataFrame, order: int) -> dict[str, dict[str, int]]:
-    """Per HEALPix pixel (nested, at `order`): sources with a consensus class, and those with AGN."""
+    """Per HEALPix pixel (nested, at `order`, ascending): sources with a consensus class, and those with AGN."""
     has_class = frame[CONSENSUS_CLASS].notna().to_numpy(dtype=bool)
-    pixels = frame.loc[has_class, HEALPIX_29].to_numpy(dtype="int64") >> (2 * (29 - order))
-    is_agn = (frame.loc[has_class, CONSENSUS_CLASS] == CLASS_AGN).to_numpy(dtype=bool)
-    table = pd.DataFrame({"pixel": pixels, "agn": is_agn}).groupby("pixel")["agn"].agg(["size", "sum"])
+    pixels = frame[HEALPIX_29].to_numpy(dtype="int64")[has_class] >> (2 * (29 - order))
+    is_agn = frame[CONSENSUS_CLASS].eq(CLASS_AGN).to_numpy(dtype=bool, na_value=False)[has_class]
+    unique, which, sizes = np.unique(pixels, return_inverse=True, return_counts=True)
+    agn = np.bincount(which, weights=is_agn, minlength=len(unique))
     return {
-        "classified": {str(p): int(n) for p, n in table["size"].items()},
-        "agn": {str(p): int(n) for p, n in table["sum"].items()},
+        "classified": {str(p): int(n) for p, n in zip(unique, sizes, strict=True)},
+        "agn": {str(p): int(n) for p, n in zip(unique, agn, strict=True)},
     }
 
 
@@ -42,7 +44,11 @@ def agn_patterns(models: Sequence[str]) -> list[str]:
 
 
 def partition_counts(frame: pd.DataFrame, models: Sequence[str], sky_order: int = SKY_MAP_ORDER) -> dict[str, Any]:
-    """Additive integer counts of one catalogue partition, incl. per-HEALPix-pixel counts for the sky map."""
+    """Additive integer counts of one catalogue partition, incl. per-HEALPix-pixel counts for the sky map.
+
+    Runs once per partition task, so it works on boolean arrays (the set of models voting AGN is
+    counted as a bit code per row), never row by row in Python.
+    """
     status = frame[STATUS]
     counts: dict[str, Any] = {
         "rows": len(frame),
@@ -51,13 +57,19 @@ def partition_counts(frame: pd.DataFrame, models: Sequence[str], sky_order: int 
         "star_test_not_applied": int((frame[STAR_TEST] == STAR_TEST_NOT_APPLIED).sum()),
         "labels": {name: int((frame[LABEL] == name).sum()) for name in (CLASS_AGN, CLASS_SFG)},
     }
+    known = np.stack([frame[class_column(m)].notna().to_numpy(dtype=bool) for m in models], axis=1)
+    is_agn = np.stack(
+        [frame[class_column(m)].eq(CLASS_AGN).to_numpy(dtype=bool, na_value=False) for m in models], axis=1
+    )
+    bit = 1 << np.arange(len(models), dtype=np.int64)
     for subset, status_name in SUBSETS.items():
-        rows = frame[(status == status_name).to_numpy(dtype=bool)]
-        classes = rows[[class_column(m) for m in models]]
-        classified = classes.notna().all(axis=1).to_numpy(dtype=bool)
-        agn = (classes[classified] == CLASS_AGN).to_numpy(dtype=bool)
-        votes = rows.loc[classified, N_AGN_VOTES].astype(int)
-        patterns = Counter("".join(m for m, flag in zip(models, row, strict=True) if flag) for row in agn)
+        classified = (status == status_name).to_numpy(dtype=bool) & known.all(axis=1)
+        agn = is_agn[classified]
+        votes = frame.loc[classified, N_AGN_VOTES].astype(int)
+        codes = np.bincount(agn @ bit, minlength=1 << len(models))
+        patterns = Counter()
+        for code in np.flatnonzero(codes):
+            patterns["".join(m for i, m in enumerate(models) if code >> i & 1)] += int(codes[code])
         counts[subset] = {
             "classified": int(classified.sum()),
             "agn_per_model": {m: int(agn[:, i].sum()) for i, m in enumerate(models)},
