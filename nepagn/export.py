@@ -34,6 +34,9 @@ def _columns(store: Store, columns: Sequence[str] | None) -> list[str]:
     unknown = [name for name in columns if name not in store.columns]
     if unknown:
         raise NepagnError(f"{store.path}: no columns {unknown} in the store; it has {store.columns}")
+    repeated = sorted({name for name in columns if list(columns).count(name) > 1})
+    if repeated:
+        raise NepagnError(f"columns {repeated} are selected more than once; name each column once")
     return list(columns)
 
 

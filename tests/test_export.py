@@ -93,6 +93,9 @@ def test_fits_gz_export_is_compressed(store, tmp_path):
 def test_export_refuses_bad_requests(store, tmp_path):
     with pytest.raises(NepagnError, match="no columns"):
         export_store(store, tmp_path / "a.fits", columns=["colour"])
+    with pytest.raises(NepagnError, match=r"\['ra'\] are selected more than once"):
+        export_store(store, tmp_path / "a.fits", columns=["ra", "source_id", "ra"])
+    assert not (tmp_path / "a.fits").exists()
     with pytest.raises(NepagnError, match=".fits or .parquet"):
         export_store(store, tmp_path / "a.txt")
     (tmp_path / "b.fits").write_bytes(b"")
