@@ -27,12 +27,11 @@ from sklearn.model_selection import StratifiedKFold
 from nepagn.bands import Band
 from nepagn.evaluation.recipes import Recipe
 from nepagn.model.cv import inner_split, network_seed, stratified_folds
+from nepagn.model.modeldir import INNER_FILE, OOF_FILE  # an EVALDIR uses the MODELDIR file names
 from nepagn.schema import LABEL, LABEL_AGN, SOURCE_ID
 
 log = logging.getLogger(__name__)
 
-OOF_FILE = "oof_predictions.parquet"
-INNER_FILE = "inner_predictions.parquet"
 RUN_FILE = "run.json"
 PROTOCOL = "strict"
 

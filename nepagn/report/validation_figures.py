@@ -24,12 +24,11 @@ from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
 from nepagn.calibration import brier, fit_calibrator, reliability_curve  # noqa: E402
 from nepagn.errors import InputError  # noqa: E402
 from nepagn.model.metrics import classification_metrics, summarise  # noqa: E402
+from nepagn.model.modeldir import INNER_FILE, OOF_FILE  # noqa: E402
 from nepagn.selections import SELECTIONS  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-OOF_FILE = "oof_predictions.parquet"
-INNER_FILE = "inner_predictions.parquet"
 SELECTIONS_FILE = "selections.parquet"
 RUN_FILE = "run.json"
 OOF_COLUMNS = ("source_id", "model", "fold", "seed", "y_true", "p_agn")
