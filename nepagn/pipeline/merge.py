@@ -35,10 +35,9 @@ from nepagn.preprocess import STATUS, STATUS_LABELLED
 from nepagn.schema import Column
 
 
-def class_labels(score: np.ndarray, threshold: float) -> pd.arrays.StringArray:
-    """AGN where score >= threshold, SFG below, null where score is NaN (a string array)."""
-    known = ~np.isnan(score)
-    labels = np.where(known & (score >= threshold), CLASS_AGN, CLASS_SFG).astype(object)
+def class_labels(known: np.ndarray, is_agn: np.ndarray) -> pd.arrays.StringArray:
+    """AGN where is_agn, SFG elsewhere, null where the row was not classified (a string array)."""
+    labels = np.where(is_agn, CLASS_AGN, CLASS_SFG).astype(object)
     labels[~known] = None
     return pd.array(labels, dtype="string")
 
@@ -86,11 +85,12 @@ def merge_partition(
         derived[score_agn_column(model)] = score
         if score_agn_std_column(model) in names:
             derived[score_agn_std_column(model)] = scattered(score_agn_std_column(model))
-        derived[class_column(model)] = class_labels(score, thresholds[model])
-        probabilities.append(p_agn)
         known = ~np.isnan(score)
+        is_agn = known & (score >= thresholds[model])  # the one decision rule: classes and votes both use it
+        derived[class_column(model)] = class_labels(known, is_agn)
+        probabilities.append(p_agn)
         classified &= known
-        votes += known & (score >= thresholds[model])
+        votes += is_agn
     n_models = len(models)
     majority = np.full(n, None, dtype=object)
     majority[classified & (2 * votes > n_models)] = CLASS_AGN
