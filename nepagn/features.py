@@ -130,6 +130,10 @@ class FeatureSpec:
             channels.append(observed.astype(np.float64))
         return np.stack(channels, axis=2)[..., np.newaxis].astype(np.float32)
 
+    def observed_magnitudes(self, frame: pd.DataFrame) -> np.ndarray:
+        """Magnitudes as float64 (n, n_bands), NaN where the band is not observed (magnitude or error missing)."""
+        return self._raw(frame)[0]
+
     def _raw(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Magnitudes and errors as float64 (n, n_bands) with NaN where missing; absent columns are all-missing."""
         n = len(frame)

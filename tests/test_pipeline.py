@@ -112,6 +112,47 @@ def test_provenance_per_row_and_per_catalogue(reference_build, catalogue, tiny_m
     assert in_parquet["run_id"] == record["run_id"] and in_parquet["models"] == record["models"]
 
 
+def test_domain_columns_are_the_labelled_domain_diagnostics_and_the_rule_is_recorded(
+        reference_build, catalogue, store_frame, tiny_model_set):
+    from nepagn.model.inference import ModelSet
+
+    domain = ModelSet.load(tiny_model_set).domain
+    assert domain is not None
+    by_id = catalogue.set_index("source_id")
+    classified = by_id["status"].isin(["classified", "labelled"])
+    rows = store_frame.set_index("source_id").loc[by_id.index[classified]]
+    expected = domain.diagnose(rows)
+    got = by_id.loc[classified, list(expected.columns)]  # single-file Parquet: int16 -> float, boolean -> object
+    np.testing.assert_array_equal(got["n_bands_detected"].to_numpy(float), expected["n_bands_detected"].to_numpy(float))
+    np.testing.assert_array_equal(got["domain_fraction"].to_numpy(), expected["domain_fraction"].to_numpy())
+    assert got["in_labelled_domain"].notna().all() and got["in_labelled_domain"].any()
+    assert got["in_labelled_domain"].tolist() == expected["in_labelled_domain"].tolist()
+    assert by_id.loc[~classified, list(expected.columns)].isna().all().all()
+    # the labelled rows the domain was recorded from are in it as often as domain.json says
+    labelled = got[by_id.loc[classified, "status"] == "labelled"]["in_labelled_domain"].astype(bool)
+    assert labelled.mean() == pytest.approx(domain.labelled_in_domain_fraction)
+    record = json.loads((reference_build.out_dir / "provenance.json").read_text())["models"]["domain"]
+    manifest = json.loads((tiny_model_set / "manifest.json").read_text())
+    assert record["status"] == "recorded" and record["sha256"] == manifest["file_hashes"]["domain.json"]
+    assert record["rule"] == domain.rule and record["min_bands_detected"] == domain.min_bands_detected
+    assert record == json.loads(pq.read_schema(reference_build.parquet).metadata[PROVENANCE_KEY])["models"]["domain"]
+
+
+def test_a_modified_domain_json_is_refused(tiny_model_set, tmp_path):
+    from nepagn.errors import NepagnError
+    from nepagn.model.inference import ModelSet
+    from nepagn.pipeline.model_info import read_model_set_info
+
+    root = tmp_path / "models"
+    shutil.copytree(tiny_model_set, root)
+    record = json.loads((root / "domain.json").read_text())
+    record["rule"]["min_bands_detected"] = 0  # widen the domain without retraining
+    (root / "domain.json").write_text(json.dumps(record))
+    for load in (ModelSet.load, read_model_set_info):
+        with pytest.raises(NepagnError, match="domain.json: SHA-256 differs from the manifest"):
+            load(root)
+
+
 def test_readback_by_pandas_pyarrow_astropy_and_lsdb(reference_build, catalogue):
     import lsdb
     from astropy.io import fits
@@ -132,6 +173,11 @@ def test_readback_by_pandas_pyarrow_astropy_and_lsdb(reference_build, catalogue)
     votable = table.schema.metadata[b"IVOA.VOTable-Parquet.content"].decode()
     assert "calibrated (isotonic, fitted on outer folds): score_agn_A mapped by MODELDIR/calibration/A.json" in votable
     assert header["RUN_ID"] == reference_build.run_id
+    domain_index = fits_table.colnames.index("in_labelled_domain") + 1
+    assert header[f"TCOMM{domain_index}"].startswith("In the labelled training domain")
+    in_domain = catalogue["in_labelled_domain"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    np.testing.assert_array_equal(np.asarray(fits_table["in_labelled_domain"]), in_domain)
+    assert "Share of detected model bands inside the labelled [p1, p99] range" in votable
     votes = np.ma.filled(fits_table["n_agn_votes"], -1)
     np.testing.assert_array_equal(votes, catalogue["n_agn_votes"].fillna(-1).to_numpy(dtype=int))
     unanimous = catalogue["unanimous"].astype("boolean").fillna(False).to_numpy(dtype=bool)
@@ -203,29 +249,38 @@ def test_changed_partition_or_config_is_recomputed(reference_build, tiny_mock_st
 
 @pytest.fixture(scope="module")
 def uncalibrated_model_set(tiny_model_set, tmp_path_factory) -> Path:
-    """tiny_model_set as a MODELDIR written before `nepagn train` calibrated: no calibration/, manifest format 1."""
+    """tiny_model_set as a MODELDIR written before `nepagn train` calibrated: no calibration/, no domain.json,
+    manifest format 1."""
     root = tmp_path_factory.mktemp("old_models") / "models"
     shutil.copytree(tiny_model_set, root)
     shutil.rmtree(root / "calibration")
+    (root / "domain.json").unlink()
     manifest = json.loads((root / "manifest.json").read_text())
     del manifest["calibration"], manifest["model_set_id"]
     manifest["format"] = "nepagn-modelset/1"
-    manifest["file_hashes"] = {k: v for k, v in manifest["file_hashes"].items() if not k.startswith("calibration/")}
+    manifest["file_hashes"] = {k: v for k, v in manifest["file_hashes"].items()
+                               if not k.startswith("calibration/") and k != "domain.json"}
     manifest["model_set_id"] = hashlib.sha256(canonical_json(manifest).encode()).hexdigest()
     (root / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return root
 
 
-def test_uncalibrated_model_set_still_builds_and_says_so(uncalibrated_model_set, catalogue, tiny_mock_store,
-                                                         dask_client, tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="nepagn.calibration"):
+def test_model_set_without_calibration_or_domain_still_builds_and_says_so(uncalibrated_model_set, catalogue,
+                                                                         tiny_mock_store, dask_client, tmp_path,
+                                                                         caplog):
+    with caplog.at_level(logging.WARNING, logger="nepagn"):
         result = build_catalogue(tiny_mock_store, uncalibrated_model_set, tmp_path / "out", dask_client)
     assert "UNCALIBRATED" in caplog.text
-    record = json.loads((result.out_dir / "provenance.json").read_text())["models"]["calibration"]
+    assert "has no domain.json" in caplog.text
+    models = json.loads((result.out_dir / "provenance.json").read_text())["models"]
+    assert models["domain"]["status"] == "not recorded"
+    record = models["calibration"]
     assert record["status"] == "uncalibrated"
     assert all(entry["status"] == "uncalibrated" for entry in record["models"].values())
     old = pd.read_parquet(result.parquet).sort_values("source_id", ignore_index=True)
     new = catalogue.sort_values("source_id", ignore_index=True)
+    domain_columns = ["n_bands_detected", "domain_fraction", "in_labelled_domain"]
+    assert list(old.columns) == list(new.columns) and old[domain_columns].isna().all().all()
     for m in MODELS:
         np.testing.assert_array_equal(old[p_agn_column(m)].to_numpy(), old[score_agn_column(m)].to_numpy())
         # same networks: same raw scores and the same classes with or without calibration

@@ -52,6 +52,9 @@ def test_train_cli_end_to_end(canonical_parquet, dask_client, tmp_path, capsys):
     assert "fold-ensemble" in printed and "| A |" in printed and "| HGB |" in printed
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["models"] == ["A", "B"] and manifest["bands"] == BANDS.split(",")
+    domain = json.loads((out / "domain.json").read_text())
+    assert "domain.json" in manifest["file_hashes"] and [b["id"] for b in domain["bands"]] == BANDS.split(",")
+    assert domain["n_labelled"] == len(pd.read_parquet(out / "labels.parquet"))
     oof = pd.read_parquet(out / "oof_predictions.parquet")
     labelled = pd.read_parquet(canonical_parquet, columns=["source_id", "label"]).dropna()
     assert len(oof) == 2 * len(labelled)

@@ -353,3 +353,23 @@ def test_retrain_trains_on_the_grown_labelled_set_and_rebuilds_with_it(base_buil
     assert entry["models"]["modeldir"] == str(result.modeldir) and entry["partitions_reused"] == []
     trained = pd.read_parquet(result.modeldir / "labels.parquet")
     assert set(fresh[SOURCE_ID]) <= set(trained[SOURCE_ID])
+
+
+def test_update_of_an_older_format_catalogue_recomputes_every_partition(split_mock, tiny_model_set, dask_client,
+                                                                         tmp_path, monkeypatch):
+    """A catalogue built by a nepagn of catalogue format 2 (before the labelled-domain columns) is rebuilt whole."""
+    import nepagn.pipeline.provenance as provenance
+
+    with monkeypatch.context() as older:  # the settings hash of format 2, as that nepagn recorded it
+        older.setattr(provenance, "CATALOGUE_FORMAT_VERSION", "2")
+        root = build_from(split_mock["base"], tiny_model_set, dask_client, tmp_path)
+    path = root / "out" / "provenance.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "catalogue_format_version": "2"}))
+    result = update_catalogue(root / "store", root / "out", split_mock["update1"], MOCK_MAP, dask_client)
+    assert not result.reused and len(result.computed) == len(open_store(root / "store").partitions)
+    current = current_catalogue(root / "out")
+    record = json.loads((root / "out" / "current" / "provenance.json").read_text())
+    assert record["catalogue_format_version"] == provenance.CATALOGUE_FORMAT_VERSION == "3"
+    assert record["models"]["domain"]["status"] == "recorded"
+    classified = current["status"].isin(["classified", "labelled"])
+    assert current.loc[classified, "in_labelled_domain"].notna().all()

@@ -12,6 +12,8 @@ batch dimension left open, and then called as a concrete function: calling it ne
 model set with one group per member (per-fold standardisation) no longer trips TensorFlow's
 "frequent retracing" warning, which counts the first trace of every group as a retrace because all
 groups share one Python function.
+The labelled training set's recorded domain (MODELDIR/domain.json, nepagn.domain) is loaded as
+`ModelSet.domain`; None for model sets trained before it was recorded.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import pandas as pd
 
 from nepagn.bands import Band, get_bands
 from nepagn.calibration import Calibrator, ModelCalibration, manifest_calibration, warn_if_uncalibrated
+from nepagn.domain import LabelledDomain, load_domain
 from nepagn.errors import NepagnError
 from nepagn.features import FeatureSpec
 from nepagn.model.modeldir import MANIFEST, sha256_file
@@ -45,12 +48,14 @@ class ModelSet:
         members: dict[str, list],
         specs: dict[str, list[FeatureSpec]],
         calibrators: dict[str, Calibrator | None],
+        domain: LabelledDomain | None = None,
     ):
         self.root = Path(root)
         self.manifest = manifest
         self._members = members
         self._specs = specs
         self._calibrators = calibrators
+        self.domain = domain
         self._member_groups = {name: _group_members(members[name], specs[name]) for name in members}
         self._functions: dict[tuple[str, str], Any] = {}
 
@@ -87,7 +92,7 @@ class ModelSet:
         }
         warn_if_uncalibrated(calibrations, f"model set {manifest['model_set_id'][:12]}")
         log.info("loaded model set %s from %s (%s)", manifest["model_set_id"][:12], root, manifest["rule"])
-        return cls(root, manifest, members, specs, calibrators)
+        return cls(root, manifest, members, specs, calibrators, load_domain(root, manifest["file_hashes"]))
 
     @property
     def names(self) -> list[str]:

@@ -8,6 +8,7 @@ Layout (docs/training.md describes it for users):
     oof_predictions.parquet       source_id, model, fold, seed, y_true, p_agn, threshold, protocol
     inner_predictions.parquet     strict protocol: source_id, model, fold, seed, y_true, p_agn on each inner split
     calibration/<model>.json      isotonic calibrator of the model's p_agn (inner splits: strict; out-of-fold: paper)
+    domain.json                   the labelled rows' photometric domain (nepagn.domain): band ranges, detected bands
     metrics.json / metrics.csv    per-network metrics on its outer fold; metrics_summary.csv mean/std/n
     table1.md, fig7_history_<model>.png, fig8_roc.png
     networks/<model>/seed<s>/fold<k>/  model.keras, config.json, feature_spec.json, history.csv, split.parquet
@@ -117,6 +118,7 @@ def _write_contents(
 ):
     from nepagn.baselines import hgb_cross_validation
     from nepagn.calibration import fit_model_set_calibrators
+    from nepagn.domain import write_domain
     from nepagn.model.figures import plot_history, plot_roc, table1_markdown
 
     source_ids = rows[SOURCE_ID].astype(str).to_numpy()
@@ -214,6 +216,7 @@ def _write_contents(
         held_out = pd.concat(inner, ignore_index=True)
         held_out.to_parquet(root / INNER_FILE, index=False)
     calibration = fit_model_set_calibrators(root, held_out, list(model_configs), protocol)
+    write_domain(root, rows, spec.bands)
     per_fold = pd.DataFrame(metric_rows)
     per_fold.to_csv(root / "metrics.csv", index=False)
     summary = summarise(per_fold)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nepagn.calibration import warn_if_uncalibrated
+from nepagn.domain import domain_provenance
 from nepagn.errors import NepagnError
 from nepagn.fits_writer import write_fits_table
 from nepagn.pipeline.catalogue_schema import catalogue_columns
@@ -119,6 +120,7 @@ def build_catalogue(
     with_truth = TRUE_CLASS in store.columns
     columns = catalogue_columns(models, with_std=True, with_truth=with_truth, calibration=model_set.calibration)
     warn_if_uncalibrated(model_set.calibration, f"build {run_id}")
+    domain = domain_provenance(Path(modeldir), model_set.file_hashes, f"build {run_id}")
     log.info("build %s: %d sources in %d partitions, models %s (%s)", run_id, store.num_rows,
              len(store.partitions), models, model_set.model_set_id)
 
@@ -172,6 +174,7 @@ def build_catalogue(
         models={"modeldir": str(Path(modeldir).resolve()), "names": models,
                 "rule": model_set.rule, "thresholds": model_set.thresholds, "file_sha256": model_set.file_hashes,
                 "calibration": model_set.calibration_record,
+                "domain": domain,
                 **(provenance_extra or {}).get("models", {})},
         configs={"pipeline": settings, **(provenance_extra or {}).get("configs", {})},
         started_utc=started,

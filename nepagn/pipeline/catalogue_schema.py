@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from nepagn.calibration import ModelCalibration
+from nepagn.domain import DOMAIN_FRACTION, IN_LABELLED_DOMAIN, N_BANDS_DETECTED
 from nepagn.preprocess import STAR_TEST, STATUS, Z_TYPE, Z_USED
 from nepagn.schema import (
     CORE_COLUMNS,
@@ -107,6 +108,15 @@ def catalogue_columns(
         Column(P_AGN_MEAN, "float64", None, "stat.probability",
                f"Mean of p_agn_{'/'.join(models)} over the models (as calibrated as they are; the mean "
                "itself is not recalibrated)"),
+        Column(N_BANDS_DETECTED, "Int16", None, "meta.number",
+               "Number of model bands detected (magnitude and error present); null if not classified or "
+               "the model set has no domain.json"),
+        Column(DOMAIN_FRACTION, "float64", None, "stat.value",
+               "Share of detected model bands inside the labelled [p1, p99] range; that range per band is in "
+               "MODELDIR/domain.json; null if no band detected, not classified or no domain.json"),
+        Column(IN_LABELLED_DOMAIN, "boolean", None, "meta.code",
+               "In the labelled training domain (rule: provenance models.domain): n_bands_detected and "
+               "domain_fraction at least the labelled set's 5 % quantiles; null if not classified or no domain.json"),
     ]
     if with_truth:
         columns.append(_core(TRUE_CLASS))

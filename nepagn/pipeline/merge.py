@@ -54,7 +54,8 @@ def merge_partition(
     """Public-catalogue rows for one partition, in input order, with `columns` (from catalogue_columns()).
 
     predictions: the networks' output for the rows with to_classify set (same index; ModelSet.predict's
-    p_agn_<model>, score_agn_<model> and score_agn_<model>_std), or None where no row was classified.
+    p_agn_<model>, score_agn_<model> and score_agn_<model>_std, and any further catalogue column, e.g. the
+    labelled-domain diagnostics, carried over as they are), or None where no row was classified.
     Every partition gets all of `columns` (nulls where nothing was classified), so all share one
     schema. thresholds apply to the raw score (module docstring).
 
@@ -112,9 +113,17 @@ def merge_partition(
     for column in columns:
         if column.name in derived:
             values = pd.Series(derived[column.name], index=preprocessed.index)
+        elif predictions is not None and column.name in predictions:  # per-row extras (labelled-domain columns)
+            values = _nulls(column, preprocessed.index)
+            values.iloc[rows] = predictions[column.name].astype(column.dtype).to_numpy()
         elif column.name in preprocessed:
             values = preprocessed[column.name]
-        else:  # an optional column the input lacks
-            values = pd.Series(pd.NA, index=preprocessed.index)
+        else:  # an optional column the input lacks, or a per-row extra the model set does not give
+            values = _nulls(column, preprocessed.index)
         result[column.name] = values.astype(column.dtype)
     return pd.DataFrame(result, index=preprocessed.index).reset_index(drop=True)
+
+
+def _nulls(column: Column, index: pd.Index) -> pd.Series:
+    """A column of nulls: NaN for float64, NA otherwise (a non-nullable integer or bool column cannot take it)."""
+    return pd.Series(np.nan if column.dtype == "float64" else pd.NA, index=index)

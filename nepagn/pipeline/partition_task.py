@@ -109,6 +109,8 @@ def build_partition(job: PartitionJob) -> dict[str, Any]:
     predictions = model_set.predict(selected) if len(selected) else None
     if predictions is not None:
         predictions.index = selected.index
+        if model_set.domain is not None:  # older model sets recorded no domain: those columns stay null
+            predictions = predictions.join(model_set.domain.diagnose(selected))
     # with_std: ModelSet.predict always gives score_agn_<name>_std (the spread over a model's members)
     columns = catalogue_columns(models, with_std=True, with_truth=job.with_truth, calibration=model_set.calibration)
     catalogue = merge_partition(

@@ -20,7 +20,8 @@ import nepagn
 # Bump when the catalogue's columns or their meaning change: partitions built by another
 # format version are never reused by a resumed build.
 # 2: p_agn_<model> calibrated, raw score_agn_<model> and score_agn_<model>_std (was p_agn_<model>_std).
-CATALOGUE_FORMAT_VERSION = "2"
+# 3: the labelled-domain columns n_bands_detected, domain_fraction, in_labelled_domain (nepagn.domain).
+CATALOGUE_FORMAT_VERSION = "3"
 
 PROVENANCE_KEY = b"nepagn.provenance"
 VERSIONED_PACKAGES = (

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from nepagn.bands import err_column, mag_column
 from nepagn.calibration import calibration_provenance, manifest_calibration, warn_if_uncalibrated
+from nepagn.domain import domain_provenance
 from nepagn.errors import NepagnError
 from nepagn.fits_writer import write_fits_table
 from nepagn.pipeline.catalogue_schema import catalogue_columns
@@ -159,6 +160,7 @@ def build_version(
     calibration = manifest_calibration(manifest)
     columns = catalogue_columns(models, with_std=True, with_truth=with_truth, calibration=calibration)
     warn_if_uncalibrated(calibration, f"catalogue version {number}")
+    domain = domain_provenance(Path(modeldir), manifest["file_hashes"], f"catalogue version {number}")
 
     partial = Path(out_dir) / VERSIONS_DIR / f".{version_name(number)}.partial-{uuid.uuid4().hex[:8]}"
     catalogue_root = partial / CATALOGUE_DIR
@@ -210,7 +212,8 @@ def build_version(
                    "rows": store.num_rows, "partitions": len(wanted), "catalogue_version": number},
             column_map=None,
             models={"modeldir": str(Path(modeldir).resolve()), "names": models,
-                    "labels_hash": manifest.get("labels_hash"), "calibration": calibration_provenance(manifest)},
+                    "labels_hash": manifest.get("labels_hash"), "calibration": calibration_provenance(manifest),
+                    "domain": domain},
             configs={"pipeline": settings}, started_utc=utc_now(),
             execution={"partitions_total": len(wanted), "partitions_computed": [list(k) for k in build.computed],
                        "partitions_reused": [list(k) for k in build.reused]},
