@@ -90,3 +90,62 @@ def test_save_calibration_refuses_a_model_set_that_carries_its_own(tiny_runs, tm
     status = main(["report", "--models", str(modeldir), "--out", str(tmp_path / "docs"), "--save-calibration"])
     assert status == 2 and "already carries the calibrators" in capsys.readouterr().err
     assert not (modeldir / "calibration").exists()
+
+
+@pytest.fixture(scope="module")
+def hgb_seed_runs(tmp_path_factory, galaxies):
+    """HGB CVs of the same galaxies over seeds 0, 1 and 1 again: runs that pool, and one that must not."""
+    root = tmp_path_factory.mktemp("seed_runs")
+    hgb = replace(load_recipe("HGB"), members=1)
+    return [run_cv(galaxies, [hgb], load_registry(), root / name, seeds, n_folds=2)
+            for name, seeds in (("seed0", [0]), ("seed1", [1]), ("seed1_again", [1]))]
+
+
+def test_pooled_runs_report_as_one_run_over_all_their_seeds(hgb_seed_runs, tmp_path):
+    seed0, seed1, _ = hgb_seed_runs
+    status = main(["report", "--models", f"hgb_pooled={seed0}+{seed1}", str(seed0), "--out", str(tmp_path)])
+    assert status == 0
+    text = (tmp_path / "validation_report.md").read_text()
+    pooled_row = next(line for line in text.splitlines() if line.startswith("| hgb_pooled | HGB |"))
+    single_row = next(line for line in text.splitlines() if line.startswith("| seed0 | HGB |"))
+    assert pooled_row.endswith("| 4 |") and single_row.endswith("| 2 |")  # 2 seeds x 2 folds vs 1 x 2
+    assert "seeds [0, 1]" in text and f"`{seed1}`" in text
+    pooled = fold_metrics(pd.concat([load_predictions(seed0).oof, load_predictions(seed1).oof]))
+    auc = f"{pooled['roc_auc'].mean():.3f} ± {pooled['roc_auc'].std(ddof=1):.3f}"
+    assert auc in pooled_row
+    assert (tmp_path / "figures" / "validation_hgb_pooled_roc.png").is_file()
+
+
+def test_pooling_refuses_runs_that_share_a_seed_or_differ_in_objects(hgb_seed_runs, tmp_path, capsys):
+    _, seed1, seed1_again = hgb_seed_runs
+    assert main(["report", "--models", f"{seed1}+{seed1_again}", "--out", str(tmp_path)]) == 2
+    assert "seed 1 is also in" in capsys.readouterr().err
+    other = tmp_path / "other_labels"
+    other.mkdir()
+    oof = pd.read_parquet(seed1_again / OOF_FILE)
+    oof.loc[0, "y_true"] = 1 - oof.loc[0, "y_true"]
+    oof.assign(seed=5).to_parquet(other / OOF_FILE, index=False)
+    assert main(["report", "--models", f"{seed1}+{other}", "--out", str(tmp_path)]) == 2
+    assert "objects or labels differ" in capsys.readouterr().err
+    assert not (tmp_path / "validation_report.md").exists()
+
+
+def test_report_of_a_model_set_shows_its_hgb_baseline_and_the_published_table(tiny_model_set, tmp_path):
+    assert main(["report", "--models", str(tiny_model_set), "--out", str(tmp_path), "--model", "A"]) == 0
+    text = (tmp_path / "validation_report.md").read_text()
+    for model in ("A", "B", "C", "HGB"):
+        assert f"| {tiny_model_set.name} | {model} |" in text
+    assert "| A (paper) | 0.884 | 0.854 | 0.851 | 0.851 |" in text  # Chen et al. 2021 Table 1: AUC, AGN, SFG, acc.
+    assert "Brier" in text
+
+
+def test_report_removes_figures_of_runs_it_no_longer_reports(hgb_seed_runs, tmp_path):
+    seed0, seed1, _ = hgb_seed_runs
+    figures = tmp_path / "figures"
+    assert main(["report", "--models", str(seed0), str(seed1), "--out", str(tmp_path)]) == 0
+    assert (figures / "validation_seed1_roc.png").is_file()
+    (figures / "mock_coverage.png").write_bytes(b"not the report's")
+    assert main(["report", "--models", str(seed0), "--out", str(tmp_path)]) == 0
+    assert (figures / "validation_seed0_roc.png").is_file()
+    assert not (figures / "validation_seed1_roc.png").exists()
+    assert (figures / "mock_coverage.png").is_file()  # figures of other tools are left alone

@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="extend",
         required=True,
         metavar="DIR",
-        help="MODELDIRs (nepagn train) or EVALDIRs (nepagn.evaluation) holding oof_predictions.parquet",
+        help="MODELDIRs (nepagn train) or EVALDIRs (nepagn.evaluation) holding oof_predictions.parquet; "
+        "[NAME=]DIR+DIR pools runs of one setting that differ only in their CV seeds",
     )
     parser.add_argument(
         "--out",
@@ -55,22 +56,25 @@ def _pick_model(models: list[str], wanted: str) -> str:
     return wanted if wanted in models else models[0]
 
 
-def _run_section(pred: vf.Predictions, figures: Path, wanted: str) -> list[str]:
-    """Figures and tables of one directory, as Markdown lines."""
-    run = pred.run
-    lines = [f"## {pred.name}", ""]
-    if run:
-        seeds = run.get("seeds", "?")
-        lines += [
-            f"- protocol: {run.get('protocol', '?')}, {run.get('n_folds', '?')}-fold stratified CV, seeds {seeds}",
-            f"- data: {run.get('note', '')} ({run.get('n_rows', '?')} objects, {run.get('n_agn', '?')} AGN)",
-            f"- made by: `{run.get('command', '?')}`",
-            "",
-        ]
+def _run_section(pred: vf.Predictions, figures: Path, wanted: str) -> tuple[list[str], list[Path]]:
+    """Figures and tables of one run (or pooled runs), as Markdown lines, and the figure files written."""
+    info = vf.run_info(pred)
+    commands = info["command"] if isinstance(info["command"], list) else [info["command"]]
+    lines = [
+        f"## {pred.name}",
+        "",
+        f"- protocol: {info['protocol']}, {info['n_folds']}-fold stratified CV, seeds {info['seeds']}",
+        f"- data: {info['note'] or 'labelled rows'} ({info['n_rows']} objects, {info['n_agn']} AGN)",
+        *(f"- made by: `{command}`" for command in commands),
+        *(["- pooled from: " + ", ".join(f"`{source}`" for source in pred.sources)] if len(pred.sources) > 1 else []),
+        "",
+    ]
+    paths: list[Path] = []
     models = sorted(pred.oof["model"].unique())
     prefix = f"validation_{pred.name}"
     if any(":" in m for m in models):
         path = vf.ablation_figure(pred, figures / f"{prefix}_ablation.png", "Band-group ablation")
+        paths.append(path)
         lines += [vf.ablation_table(pred), "", f"![ablation](figures/{path.name})", ""]
         full = [m for m in models if m.endswith(":all")]
         if pred.selections is not None and full:
@@ -81,19 +85,23 @@ def _run_section(pred: vf.Predictions, figures: Path, wanted: str) -> list[str]:
                 figures / f"{prefix}_selections.png",
                 f"Colour cuts vs {full[0]} (all bands), on the objects each cut applies to",
             )
+            paths.append(path)
             lines += [vf.selection_table(rows), "", f"![colour cuts](figures/{path.name})", ""]
-        return lines
+        return lines, paths
     lines += [vf.markdown_table(vf.metrics_table(pred.oof)), ""]
     path = vf.roc_figure(pred, figures / f"{prefix}_roc.png", f"ROC, {pred.name}")
+    paths.append(path)
     lines += [f"![ROC](figures/{path.name})", ""]
     model = _pick_model(models, wanted)
     if pred.oof.loc[pred.oof["model"] == model, "y_true"].nunique() == 2:
         path, scores = vf.calibration_figure(
             pred, model, figures / f"{prefix}_calibration.png", f"Reliability of model {model}, {pred.name}"
         )
+        paths.append(path)
+        inner_fitted = pred.inner is not None and model in set(pred.inner["model"])
         lines += [
             f"Calibration of model {model} (isotonic, fitted per outer fold on "
-            f"{'its inner folds' if pred.inner is not None else 'the other outer folds'}): Brier "
+            f"{'its inner folds' if inner_fitted else 'the other outer folds'}): Brier "
             f"{scores['brier_raw_mean']:.4f} ± {scores['brier_raw_std']:.4f} before, "
             f"{scores['brier_cal_mean']:.4f} ± {scores['brier_cal_std']:.4f} after "
             f"(AGN fraction {scores['agn_fraction']:.3f}).",
@@ -108,6 +116,7 @@ def _run_section(pred: vf.Predictions, figures: Path, wanted: str) -> list[str]:
                 figures / f"{prefix}_uncertainty.png",
                 f"Per-object spread of p_agn, model {model}, {pred.name}",
             )
+            paths.append(path)
             lines += [
                 f"Per-object uncertainty of model {model}: std of held-out p_agn over {stats['n_seeds']} seeds, "
                 f"median {stats['median_std']:.3f}, 90th percentile {stats['p90_std']:.3f}.",
@@ -115,7 +124,7 @@ def _run_section(pred: vf.Predictions, figures: Path, wanted: str) -> list[str]:
                 f"![uncertainty](figures/{path.name})",
                 "",
             ]
-    return lines
+    return lines, paths
 
 
 def save_calibrators(pred: vf.Predictions, directory: Path) -> list[Path]:
@@ -151,20 +160,27 @@ def run(args: argparse.Namespace) -> int:
         "ROC curves: mean ± std of each seed's pooled out-of-fold ROC.",
         "",
     ]
-    directories = [Path(d) for d in args.models]
     preds = []
-    for directory in directories:
-        pred = vf.load_predictions(directory)
+    for spec in args.models:
+        pred = vf.load_run(spec)
         if pred.oof.empty:
-            raise NepagnError(f"{directory / vf.OOF_FILE}: no predictions in the file")
+            raise NepagnError(f"{pred.sources[0] / vf.OOF_FILE}: no predictions in the file")
+        if args.save_calibration and len(pred.sources) > 1:
+            raise NepagnError(f"{spec}: --save-calibration writes into one run directory, not into pooled runs")
         preds.append(pred)
     plain = [pred for pred in preds if not any(":" in m for m in pred.oof["model"].unique())]
     if plain:
         lines += ["## All runs", "", vf.combined_table(plain), ""]
-    for directory, pred in tqdm(list(zip(directories, preds, strict=True)), desc="report", unit="dir"):
-        lines += _run_section(pred, figures, args.model)
+        published = vf.published_table1({m for pred in plain for m in pred.oof["model"].unique()})
+        if published:
+            lines += [published, ""]
+    written: list[Path] = []
+    for pred in tqdm(preds, desc="report", unit="run"):
+        section, paths = _run_section(pred, figures, args.model)
+        lines += section
+        written += paths
         if args.save_calibration:
-            for path in save_calibrators(pred, directory):
+            for path in save_calibrators(pred, pred.sources[0]):
                 lines.append(f"- calibrator saved: `{path}`")
             lines.append("")
     out.mkdir(parents=True, exist_ok=True)
@@ -172,6 +188,10 @@ def run(args: argparse.Namespace) -> int:
     tmp = report.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(report)
-    log.info("wrote %s and %d figures in %s", report, len(list(figures.glob("validation_*.png"))), figures)
+    stale = [path for path in figures.glob("validation_*.png") if path not in set(written)]
+    for path in stale:
+        path.unlink()
+    log.info("wrote %s and %d figures in %s; removed %d figures of runs no longer reported", report,
+             len(written), figures, len(stale))
     print(report)
     return 0

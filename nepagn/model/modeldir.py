@@ -40,6 +40,7 @@ MANIFEST = "manifest.json"
 MODELSET_FORMAT = "nepagn-modelset/2"  # 2: calibration/ and the manifest's `calibration` section
 OOF_FILE = "oof_predictions.parquet"
 INNER_FILE = "inner_predictions.parquet"
+BASELINE_OOF_FILE = "baseline_hgb_oof.parquet"  # the HGB baseline on the same outer folds, threshold 0.5
 FOLD_ENSEMBLE_RULE = (
     "fold-ensemble: score_agn = mean network output over the {n} networks (folds x seeds) of each model; "
     "p_agn = the model's calibrator applied to score_agn"
@@ -236,7 +237,7 @@ def _write_contents(
         hgb_metrics, hgb_oof = hgb_cross_validation(rows, y, fold_table, spec)
         hgb_metrics.to_csv(root / "baseline_hgb_metrics.csv", index=False)
         hgb_oof.insert(0, SOURCE_ID, source_ids[hgb_oof.pop("row").to_numpy()])
-        hgb_oof.to_parquet(root / "baseline_hgb_oof.parquet", index=False)
+        hgb_oof.to_parquet(root / BASELINE_OOF_FILE, index=False)
         summary = pd.concat([summary, summarise(hgb_metrics)], ignore_index=True)
         summary.to_csv(root / "metrics_summary.csv", index=False)
     (root / "table1.md").write_text(table1_markdown(summary, model_configs, protocol, folds, seeds))

@@ -3,14 +3,16 @@
 Inputs are MODELDIRs (`nepagn train`) or EVALDIRs (nepagn.evaluation): both hold
 oof_predictions.parquet (source_id, model, fold, seed, y_true, p_agn, threshold); EVALDIRs add
 inner_predictions.parquet (inner out-of-fold scores, used to fit calibration) and, for the mock,
-selections.parquet (colour-cut flags). Per-fold metrics use each fold's stored threshold.
+selections.parquet (colour-cut flags); MODELDIRs add baseline_hgb_oof.parquet (the HGB baseline on the
+same folds). Per-fold metrics use each fold's stored threshold. Runs of one setting that differ only in
+their CV seeds (say seed 0 trained first, seeds 1-2 later) can be pooled into one (`load_run`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import matplotlib
@@ -23,8 +25,9 @@ from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
 
 from nepagn.calibration import brier, fit_calibrator, reliability_curve  # noqa: E402
 from nepagn.errors import InputError  # noqa: E402
+from nepagn.model.figures import PAPER_TABLE1  # noqa: E402
 from nepagn.model.metrics import classification_metrics, summarise  # noqa: E402
-from nepagn.model.modeldir import INNER_FILE, OOF_FILE  # noqa: E402
+from nepagn.model.modeldir import BASELINE_OOF_FILE, INNER_FILE, OOF_FILE  # noqa: E402
 from nepagn.selections import SELECTIONS  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -48,31 +51,123 @@ plt.rcParams.update({"font.size": 11, "axes.labelsize": 12, "legend.fontsize": 9
 
 @dataclass
 class Predictions:
-    """Stored predictions of one run directory."""
+    """Stored predictions of one run directory, or of several pooled runs of one setting."""
 
     name: str
     oof: pd.DataFrame
     inner: pd.DataFrame | None
     selections: pd.DataFrame | None
     run: dict
+    sources: tuple[Path, ...] = ()
 
 
 def load_predictions(directory: str | Path) -> Predictions:
-    """Read a MODELDIR or EVALDIR; a clear error naming the file if predictions are absent or malformed."""
+    """Read a MODELDIR or EVALDIR; a clear error naming the file if predictions are absent or malformed.
+
+    A MODELDIR's HGB baseline (same outer folds, class-balanced, threshold 0.5) joins its predictions
+    as model "HGB", so the report sets it beside the networks as `nepagn train` does in table1.md.
+    """
     directory = Path(directory)
     path = directory / OOF_FILE
     if not path.is_file():
         raise InputError(path, "no out-of-fold predictions here (expected a MODELDIR or EVALDIR)")
+    oof = _read_oof(path)
+    baseline = directory / BASELINE_OOF_FILE
+    if baseline.is_file():
+        oof = pd.concat([oof, _read_oof(baseline)], ignore_index=True)
+    inner = pd.read_parquet(directory / INNER_FILE) if (directory / INNER_FILE).is_file() else None
+    selections = pd.read_parquet(directory / SELECTIONS_FILE) if (directory / SELECTIONS_FILE).is_file() else None
+    run = json.loads((directory / RUN_FILE).read_text()) if (directory / RUN_FILE).is_file() else {}
+    return Predictions(directory.name, oof, inner, selections, run, (directory,))
+
+
+def _read_oof(path: Path) -> pd.DataFrame:
     oof = pd.read_parquet(path)
     missing = [c for c in OOF_COLUMNS if c not in oof.columns]
     if missing:
         raise InputError(path, f"missing columns {missing}", column=missing[0])
     if "threshold" not in oof.columns:
         oof["threshold"] = 0.5
-    inner = pd.read_parquet(directory / INNER_FILE) if (directory / INNER_FILE).is_file() else None
-    selections = pd.read_parquet(directory / SELECTIONS_FILE) if (directory / SELECTIONS_FILE).is_file() else None
-    run = json.loads((directory / RUN_FILE).read_text()) if (directory / RUN_FILE).is_file() else {}
-    return Predictions(directory.name, oof, inner, selections, run)
+    return oof
+
+
+def load_run(spec: str) -> Predictions:
+    """`DIR`, or `[NAME=]DIR+DIR+...`: runs of one setting that differ only in their CV seeds, pooled into one."""
+    name, _, paths = spec.rpartition("=") if "=" in spec else ("", "", spec)
+    preds = [load_predictions(part) for part in paths.split("+")]
+    if len(preds) == 1:
+        return replace(preds[0], name=name or preds[0].name)
+    return pool_predictions(preds, name or "+".join(p.name for p in preds))
+
+
+def pool_predictions(preds: list[Predictions], name: str) -> Predictions:
+    """One Predictions from several runs of the same objects, models and protocol over disjoint seeds.
+
+    Refuses runs that could not be one experiment: different objects or labels, different models,
+    different protocols, or a seed present in two of them (the same folds counted twice).
+    """
+    first = preds[0]
+    reference = _labels(first)
+    seen: dict[int, str] = {}
+    for pred in preds:
+        where = pred.sources[0] / OOF_FILE
+        if not _labels(pred).equals(reference):
+            raise InputError(where, f"its objects or labels differ from {first.sources[0]}; only runs on the "
+                             "same labelled set can be pooled")
+        if set(pred.oof["model"]) != set(first.oof["model"]):
+            raise InputError(where, f"models {sorted(pred.oof['model'].unique())} differ from "
+                             f"{sorted(first.oof['model'].unique())} of {first.sources[0]}", column="model")
+        if _protocol(pred) != _protocol(first):
+            raise InputError(where, f"protocol {_protocol(pred)!r} differs from {_protocol(first)!r} of "
+                             f"{first.sources[0]}", column="protocol")
+        for seed in sorted(pred.oof["seed"].unique()):
+            if int(seed) in seen:
+                raise InputError(where, f"seed {seed} is also in {seen[int(seed)]}; pooled runs need disjoint "
+                                 "seeds", column="seed")
+            seen[int(seed)] = str(pred.sources[0])
+
+    def stacked(frames: list[pd.DataFrame | None]) -> pd.DataFrame | None:
+        present = [f for f in frames if f is not None]
+        return pd.concat(present, ignore_index=True) if len(present) == len(frames) else None
+
+    run = {
+        "protocol": _protocol(first),
+        "seeds": sorted(seen),
+        "n_folds": run_info(first)["n_folds"],
+        "note": run_info(first)["note"],
+        "n_rows": len(reference),
+        "n_agn": int(reference.sum()),
+        "command": [run_info(pred)["command"] for pred in preds],
+    }
+    sources = tuple(source for pred in preds for source in pred.sources)
+    return Predictions(name, stacked([p.oof for p in preds]), stacked([p.inner for p in preds]),
+                       first.selections, run, sources)
+
+
+def _labels(pred: Predictions) -> pd.Series:
+    return pred.oof.groupby("source_id")["y_true"].first().sort_index()
+
+
+def _protocol(pred: Predictions) -> str:
+    if "protocol" in pred.run:
+        return str(pred.run["protocol"])
+    values = pred.oof["protocol"].dropna().unique() if "protocol" in pred.oof.columns else []
+    return str(values[0]) if len(values) == 1 else "?"
+
+
+def run_info(pred: Predictions) -> dict:
+    """Protocol, folds, seeds, data note, size and command of a run, whichever tool wrote its run.json."""
+    run = pred.run
+    labels = _labels(pred)
+    return {
+        "protocol": _protocol(pred),
+        "n_folds": run.get("n_folds", run.get("folds", pred.oof["fold"].nunique())),
+        "seeds": run.get("seeds", sorted(int(s) for s in pred.oof["seed"].unique())),
+        "note": run.get("note", ""),
+        "n_rows": run.get("n_rows", run.get("n_labelled", len(labels))),
+        "n_agn": run.get("n_agn", int(labels.sum())),
+        "command": run.get("command", "not recorded in run.json"),
+    }
 
 
 def fold_metrics(oof: pd.DataFrame) -> pd.DataFrame:
@@ -109,6 +204,23 @@ def combined_table(preds: list[Predictions]) -> str:
         for _, row in metrics_table(pred.oof).iterrows():
             cells = [f"{row[f'{m}_mean']:.3f} ± {row[f'{m}_std']:.3f}" for m in TABLE_METRICS]
             lines.append(f"| {pred.name} | {row['model']} | " + " | ".join(cells) + f" | {int(row['n_runs'])} |")
+    return "\n".join(lines)
+
+
+def published_table1(models: set[str]) -> str:
+    """Chen et al. 2021 Table 1 for the paper models among `models` (their data and protocol), or ''."""
+    shown = [m for m in sorted(models) if m in PAPER_TABLE1]
+    if not shown:
+        return ""
+    metrics = [m for m in TABLE_METRICS if any(m in PAPER_TABLE1[name] for name in shown)]
+    lines = [
+        "Published for comparison (Chen et al. 2021, Table 1: their NEP-Wide labelled set, their protocol):",
+        "",
+        "| model | " + " | ".join(METRIC_LABELS[m] for m in metrics) + " |",
+        "|---|" + "---|" * len(metrics),
+    ]
+    for name in shown:
+        lines.append(f"| {name} (paper) | " + " | ".join(f"{PAPER_TABLE1[name][m]:.3f}" for m in metrics) + " |")
     return "\n".join(lines)
 
 
@@ -261,7 +373,7 @@ def calibrated_outer(pred: Predictions, model: str, method: str = "isotonic") ->
     oof = pred.oof[pred.oof["model"] == model].copy()
     oof["p_cal"] = np.nan
     for (seed, fold), group in oof.groupby(["seed", "fold"]):
-        if pred.inner is not None:
+        if pred.inner is not None and model in set(pred.inner["model"]):
             inner = pred.inner[
                 (pred.inner["model"] == model) & (pred.inner["seed"] == seed) & (pred.inner["fold"] == fold)
             ]
