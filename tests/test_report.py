@@ -149,3 +149,17 @@ def test_report_removes_figures_of_runs_it_no_longer_reports(hgb_seed_runs, tmp_
     assert (figures / "validation_seed0_roc.png").is_file()
     assert not (figures / "validation_seed1_roc.png").exists()
     assert (figures / "mock_coverage.png").is_file()  # figures of other tools are left alone
+
+
+def test_selection_table_quotes_no_classifier_auc_where_a_cut_applies_to_a_handful():
+    from nepagn.report.validation_figures import selection_table
+
+    rows = pd.DataFrame([
+        {"label": "IRAC cut", "n": 2, "n_agn": 1, "tpr": 1.0, "fpr": 0.0, "precision": 1.0,
+         "network_tpr_at_fpr": 0.6, "network_auc": 0.6, "network_auc_std": 0.55},
+        {"label": "WISE cut", "n": 40, "n_agn": 10, "tpr": 0.9, "fpr": 0.1, "precision": 0.75,
+         "network_tpr_at_fpr": 0.8, "network_auc": 0.93, "network_auc_std": 0.02},
+    ])
+    irac, wise = selection_table(rows).splitlines()[2:]
+    assert "0.600" not in irac and "fewer than 5 objects of a class" in irac
+    assert wise.endswith("| 0.800 | 0.930 ± 0.020 |")

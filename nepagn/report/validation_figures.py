@@ -36,6 +36,7 @@ SELECTIONS_FILE = "selections.parquet"
 RUN_FILE = "run.json"
 OOF_COLUMNS = ("source_id", "model", "fold", "seed", "y_true", "p_agn")
 FPR_GRID = np.linspace(0.0, 1.0, 201)
+MIN_PER_CLASS = 5  # fewer AGN or SFG than this where a cut applies: no classifier ROC or AUC is quoted there
 TABLE_METRICS = ("roc_auc", "balanced_accuracy", "agn_completeness", "precision", "sfg_completeness", "accuracy")
 METRIC_LABELS = {
     "roc_auc": "ROC AUC",
@@ -340,9 +341,10 @@ def selection_figure(pred: Predictions, model: str, path: Path, title: str) -> P
     sel = pred.selections
     for ax, (_, row) in zip(axes.flat, rows.iterrows(), strict=False):
         ids = sel.loc[sel[f"sel_{row['selection']}_applicable"], "source_id"]
-        mean, std, auc, auc_std = mean_roc(oof[oof["source_id"].isin(ids)])
-        ax.plot(FPR_GRID, mean, lw=1.8, label=f"classifier {model}: AUC {auc:.3f} ± {auc_std:.3f}")
-        ax.fill_between(FPR_GRID, np.clip(mean - std, 0, 1), np.clip(mean + std, 0, 1), alpha=0.2)
+        if min(row["n_agn"], row["n"] - row["n_agn"]) >= MIN_PER_CLASS:
+            mean, std, auc, auc_std = mean_roc(oof[oof["source_id"].isin(ids)])
+            ax.plot(FPR_GRID, mean, lw=1.8, label=f"classifier {model}: AUC {auc:.3f} ± {auc_std:.3f}")
+            ax.fill_between(FPR_GRID, np.clip(mean - std, 0, 1), np.clip(mean + std, 0, 1), alpha=0.2)
         ax.plot(row["fpr"], row["tpr"], "r*", ms=14, label=f"{row['label']} cut")
         _roc_axes(ax, f"{row['label']}: {row['n']} objects ({row['n_agn']} AGN)")
         ax.legend(loc="lower right")
@@ -360,9 +362,13 @@ def selection_table(rows: pd.DataFrame) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for _, r in rows.iterrows():
+        if min(r["n_agn"], r["n"] - r["n_agn"]) < MIN_PER_CLASS:
+            classifier = f"- | - (fewer than {MIN_PER_CLASS} objects of a class)"
+        else:
+            classifier = f"{r['network_tpr_at_fpr']:.3f} | {r['network_auc']:.3f} ± {r['network_auc_std']:.3f}"
         lines.append(
             f"| {r['label']} | {r['n']} ({r['n_agn']}) | {r['tpr']:.3f} | {r['fpr']:.3f} | {r['precision']:.3f} "
-            f"| {r['network_tpr_at_fpr']:.3f} | {r['network_auc']:.3f} ± {r['network_auc_std']:.3f} |"
+            f"| {classifier} |"
         )
     return "\n".join(lines)
 
