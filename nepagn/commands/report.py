@@ -40,9 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         default="N",
-        metavar="NAME",
-        help="model whose calibration and per-object uncertainty are shown (default N; "
-        "falls back to the first model of a directory)",
+        metavar="NAMES",
+        help="model whose calibration and per-object uncertainty are shown: the first of this comma list "
+        "that a run has (default N; falls back to the run's first model)",
     )
     parser.add_argument(
         "--save-calibration",
@@ -53,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _pick_model(models: list[str], wanted: str) -> str:
-    return wanted if wanted in models else models[0]
+    """The first of the comma-separated `wanted` names that is among `models`, else the first model."""
+    return next((name for name in wanted.split(",") if name.strip() in models), models[0]).strip()
 
 
 def _run_section(pred: vf.Predictions, figures: Path, wanted: str) -> tuple[list[str], list[Path]]:
