@@ -271,7 +271,7 @@ def roc_figure(pred: Predictions, path: Path, title: str) -> Path:
 
 def ablation_figure(pred: Predictions, path: Path, title: str) -> Path:
     """Fig. 12 style: ROC with each band group removed (left) and alone (right), all bands in both."""
-    models = sorted(pred.oof["model"].unique())
+    models = list(pd.unique(pred.oof["model"]))  # the run's order: all bands, then groups UV ... FIR
     full = [m for m in models if m.endswith(":all")]
     removed = full + [m for m in models if ":-" in m]
     alone = full + [m for m in models if m.endswith(" only")]
@@ -285,8 +285,8 @@ def ablation_figure(pred: Predictions, path: Path, title: str) -> Path:
 
 
 def ablation_table(pred: Predictions) -> str:
-    """Markdown: AUC mean +- std over folds x seeds per band set."""
-    summary = metrics_table(pred.oof)
+    """Markdown: AUC mean +- std over folds x seeds per band set, in the run's order (all, -UV, ..., FIR only)."""
+    summary = metrics_table(pred.oof).set_index("model").loc[pd.unique(pred.oof["model"])].reset_index()
     lines = ["| band set | ROC AUC | bal. acc. | runs |", "|---|---|---|---|"]
     for _, row in summary.iterrows():
         lines.append(
