@@ -59,7 +59,7 @@ def fit_network(
     import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
-    model = build_network(x_train.shape[1:], l2=training.l2, dropout=training.dropout)
+    model = build_network(x_train.shape[1:], l2=training.l2, dropout=training.dropout, seed=seed)
     loss_fn = FocalLoss(model_config.alpha, model_config.gamma)
     optimizer = keras.optimizers.Adam(learning_rate=training.learning_rate)
     optimizer.build(model.trainable_variables)

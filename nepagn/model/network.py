@@ -5,12 +5,17 @@ padding, each followed by batch normalisation and ReLU, with L2 on the kernels; 
 (n_bands * n_channels * 32: 2816 for 44 bands x 2); Dense 64 and Dense 16 with ReLU, dropout
 and L2; one sigmoid output unit.
 The paper does not state the L2 factor or the dropout rate: they come from configs/training.toml.
+With a seed, every kernel initialiser and dropout layer gets its own seed drawn from it, so a network
+does not depend on Python's global `random` state: on a Dask worker other threads draw from that
+state between keras.utils.set_random_seed and the layers' construction, and the same task then
+trained a different network from run to run.
 """
 
 from __future__ import annotations
 
 import keras
-from keras import layers, regularizers
+import numpy as np
+from keras import initializers, layers, regularizers
 
 CONV_FILTERS = (16, 32, 32)
 DENSE_UNITS = (64, 16)
@@ -18,19 +23,33 @@ KERNEL_SIZE = (1, 2)
 
 
 def build_network(
-    input_shape: tuple[int, int, int], l2: float = 1e-4, dropout: float = 0.2, name: str = "chen2021"
+    input_shape: tuple[int, int, int],
+    l2: float = 1e-4,
+    dropout: float = 0.2,
+    name: str = "chen2021",
+    seed: int | None = None,
 ) -> keras.Model:
-    """An uncompiled Keras model with the paper's architecture for inputs of `input_shape`."""
+    """An uncompiled Keras model with the paper's architecture for inputs of `input_shape`; with `seed`, the
+    same seed gives the same initial weights and dropout masks in any process or thread."""
     reg = regularizers.L2(l2) if l2 > 0 else None
+    n_random = len(CONV_FILTERS) + 2 * len(DENSE_UNITS) + 1
+    drawn = np.random.SeedSequence(seed).generate_state(n_random).tolist() if seed is not None else [None] * n_random
+    seeds = iter(drawn)
+
+    def kernel() -> initializers.Initializer:
+        return initializers.GlorotUniform(seed=next(seeds))  # Keras' default kernel initialiser, seeded
+
     inputs = keras.Input(shape=input_shape, name="photometry")
     x = inputs
     for i, filters in enumerate(CONV_FILTERS, start=1):
-        x = layers.Conv2D(filters, KERNEL_SIZE, padding="same", kernel_regularizer=reg, name=f"conv{i}")(x)
+        x = layers.Conv2D(filters, KERNEL_SIZE, padding="same", kernel_regularizer=reg, kernel_initializer=kernel(),
+                          name=f"conv{i}")(x)
         x = layers.BatchNormalization(name=f"bn{i}")(x)
         x = layers.ReLU(name=f"relu{i}")(x)
     x = layers.Flatten(name="flatten")(x)
     for i, units in enumerate(DENSE_UNITS, start=1):
-        x = layers.Dense(units, activation="relu", kernel_regularizer=reg, name=f"dense{i}")(x)
-        x = layers.Dropout(dropout, name=f"dropout{i}")(x)
-    outputs = layers.Dense(1, activation="sigmoid", name="p_agn")(x)
+        x = layers.Dense(units, activation="relu", kernel_regularizer=reg, kernel_initializer=kernel(),
+                         name=f"dense{i}")(x)
+        x = layers.Dropout(dropout, seed=next(seeds), name=f"dropout{i}")(x)
+    outputs = layers.Dense(1, activation="sigmoid", kernel_initializer=kernel(), name="p_agn")(x)
     return keras.Model(inputs, outputs, name=name)
