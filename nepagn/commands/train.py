@@ -17,7 +17,7 @@ from nepagn.model.training import PROTOCOLS, train_model_set
 from nepagn.schema import LABEL
 
 NAME = "train"
-HELP = "cross-validate and train Models A, B, C (Chen et al. 2021) on the labelled rows; writes a MODELDIR"
+HELP = "cross-validate and train Models A, B, C (Chen et al. 2021) and/or HGBC on the labelled rows; writes a MODELDIR"
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--columns", type=Path, metavar="MAP", help="column map TOML for --input (default: already canonical)"
     )
-    parser.add_argument("--models", default="A,B,C", help="comma-separated model names or TOML paths (default A,B,C)")
+    parser.add_argument("--models", default="A,B,C",
+                        help="comma-separated model names (A, B, C; HGBC: gradient boosting with colours) or TOML "
+                             "paths (default A,B,C)")
     parser.add_argument("--folds", type=int, default=10, help="K of the stratified K-fold CV (default 10)")
     parser.add_argument("--protocol", choices=PROTOCOLS, default="paper", help="paper (default) or strict")
     parser.add_argument(

@@ -16,6 +16,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from sklearn.model_selection import StratifiedKFold
 from nepagn.bands import Band
 from nepagn.evaluation.recipes import Recipe
 from nepagn.model.cv import inner_split, network_seed, stratified_folds
+from nepagn.model.hgb import fit_hgb_member
 from nepagn.model.modeldir import INNER_FILE, OOF_FILE  # an EVALDIR uses the MODELDIR file names
 from nepagn.schema import LABEL, LABEL_AGN, SOURCE_ID
 
@@ -79,44 +81,37 @@ def _fit_network_member(recipe, spec, frame, y, fit_rows, monitor_rows, seed):
     def predict(rows: np.ndarray) -> np.ndarray:
         return np.asarray(result.model(spec.transform(frame.iloc[rows]), training=False)).reshape(-1)
 
-    return predict, result.epochs_run
-
-
-def hgb_inputs(frame: pd.DataFrame, bands: tuple[Band, ...], colours: str | None = None) -> np.ndarray:
-    """Gradient-boosting inputs: magnitudes and errors as given (missing = NaN), and with colours="all_pairs"
-    every colour m_i - m_j (i before j in band order), NaN where either band is missing."""
-    mags = frame[[b.mag_column for b in bands]].to_numpy(dtype=np.float64, na_value=np.nan)
-    errs = frame[[b.err_column for b in bands]].to_numpy(dtype=np.float64, na_value=np.nan)
-    if colours is None:
-        return np.hstack([mags, errs])
-    if colours != "all_pairs":
-        raise ValueError(f"colours must be None or 'all_pairs', not {colours!r}")
-    first, second = np.triu_indices(len(bands), k=1)
-    return np.hstack([mags, errs, mags[:, first] - mags[:, second]])
+    return predict, result.epochs_run, result.model
 
 
 def _fit_hgb_member(frame, bands, y, fit_rows, seed, colours=None):
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    x = hgb_inputs(frame, bands, colours)
-    # a column never observed in the training rows carries nothing (and sklearn's binning rejects it)
-    x = x[:, ~np.isnan(x[fit_rows]).all(axis=0)]
-    model = HistGradientBoostingClassifier(random_state=seed).fit(x[fit_rows], y[fit_rows])
-    return (lambda rows: model.predict_proba(x[rows])[:, 1]), int(model.n_iter_)
+    member = fit_hgb_member(frame, bands, y, fit_rows, seed, colours)
+    return (lambda rows: member.predict(frame.iloc[rows])), int(member.estimator.n_iter_), member
 
 
-def run_fold(task: FoldTask, frame: pd.DataFrame) -> dict[str, Any]:
-    """Train `task.recipe` on the training folds of `task.fold`, predict the outer fold; never look at it."""
+@dataclass(frozen=True)
+class FittedFold:
+    """A recipe's members fitted on one outer fold's training rows, their inner held-out scores and threshold."""
+
+    predictors: list[Callable[[np.ndarray], np.ndarray]]  # per member: frame row positions -> P(AGN)
+    members: list  # per member: the HgbMember (gradient boosting) or the Keras network
+    inner_rows: np.ndarray
+    inner_scores: np.ndarray
+    threshold: float
+    epochs: list[int]
+
+    def scores(self, rows: np.ndarray) -> np.ndarray:
+        """Every member's P(AGN) for the given frame rows, shape (members, rows)."""
+        return np.vstack([predict(rows) for predict in self.predictors])
+
+
+def fit_fold(
+    recipe: Recipe, bands: tuple[Band, ...], frame: pd.DataFrame, y: np.ndarray, train_rows: np.ndarray, seed: int
+) -> FittedFold:
+    """Fit `recipe` on `train_rows` of `frame` only: its members, inner held-out scores and AGN threshold."""
     from nepagn.features import FeatureSpec
     from nepagn.model.metrics import choose_threshold
 
-    _bound_tf_threads()
-    start = time.perf_counter()
-    recipe = task.recipe
-    y = labels_of(frame)
-    outer = stratified_folds(y, task.n_folds, task.seed)
-    train_rows, valid_rows = np.flatnonzero(outer != task.fold), np.flatnonzero(outer == task.fold)
-    seed = network_seed(task.seed, task.fold, recipe.name)
     if recipe.members > 1:
         inner = StratifiedKFold(recipe.members, shuffle=True, random_state=seed).split(train_rows, y[train_rows])
         splits = [(train_rows[a], train_rows[b]) for a, b in inner]
@@ -125,16 +120,18 @@ def run_fold(task: FoldTask, frame: pd.DataFrame) -> dict[str, Any]:
         splits = [inner_split(train_rows, y[train_rows], fraction, seed)]
     spec = None
     if recipe.kind == "network":
-        spec = FeatureSpec(bands=task.bands, **{k: v for k, v in recipe.features.items() if k in
-                                                ("missing", "mask_channel", "standardise")})
-    outer_p, inner_ids, inner_p, epochs = [], [], [], []
+        spec = FeatureSpec(bands=bands, **{k: v for k, v in recipe.features.items() if k in
+                                           ("missing", "mask_channel", "standardise")})
+    predictors, members, inner_ids, inner_p, epochs = [], [], [], [], []
     for member, (fit_rows, monitor_rows) in enumerate(splits):
         if recipe.kind == "network":
-            predict, n_epochs = _fit_network_member(recipe, spec, frame, y, fit_rows, monitor_rows, seed + member)
+            predict, n_epochs, fitted = _fit_network_member(recipe, spec, frame, y, fit_rows, monitor_rows,
+                                                            seed + member)
         else:
-            predict, n_epochs = _fit_hgb_member(frame, task.bands, y, fit_rows, seed + member,
-                                                recipe.features.get("colours"))
-        outer_p.append(predict(valid_rows))
+            predict, n_epochs, fitted = _fit_hgb_member(frame, bands, y, fit_rows, seed + member,
+                                                        recipe.features.get("colours"))
+        predictors.append(predict)
+        members.append(fitted)
         inner_ids.append(monitor_rows)
         inner_p.append(predict(monitor_rows))
         epochs.append(n_epochs)
@@ -143,15 +140,29 @@ def run_fold(task: FoldTask, frame: pd.DataFrame) -> dict[str, Any]:
         threshold = best_balanced_threshold(y[inner_rows], inner_scores)
     else:
         threshold = choose_threshold(y[inner_rows], inner_scores, recipe.model.weight_n)
-    members = np.vstack(outer_p)
+    return FittedFold(predictors, members, inner_rows, inner_scores, threshold, epochs)
+
+
+def run_fold(task: FoldTask, frame: pd.DataFrame) -> dict[str, Any]:
+    """Train `task.recipe` on the training folds of `task.fold`, predict the outer fold; never look at it."""
+    _bound_tf_threads()
+    start = time.perf_counter()
+    recipe = task.recipe
+    y = labels_of(frame)
+    outer = stratified_folds(y, task.n_folds, task.seed)
+    train_rows, valid_rows = np.flatnonzero(outer != task.fold), np.flatnonzero(outer == task.fold)
+    fitted = fit_fold(recipe, task.bands, frame, y, train_rows, network_seed(task.seed, task.fold, recipe.name))
+    members = fitted.scores(valid_rows)
+    inner_rows, threshold = fitted.inner_rows, fitted.threshold
     ids = frame[SOURCE_ID].astype(str).to_numpy()
     common = {"model": recipe.name, "fold": task.fold, "seed": task.seed}
     return {
         "oof": pd.DataFrame({SOURCE_ID: ids[valid_rows], **common, "y_true": y[valid_rows],
                              "p_agn": members.mean(axis=0), "p_agn_std": members.std(axis=0),
                              "threshold": threshold, "protocol": PROTOCOL}),
-        "inner": pd.DataFrame({SOURCE_ID: ids[inner_rows], **common, "y_true": y[inner_rows], "p_agn": inner_scores}),
-        "record": {**common, "epochs": epochs, "threshold": threshold, "seconds": time.perf_counter() - start},
+        "inner": pd.DataFrame({SOURCE_ID: ids[inner_rows], **common, "y_true": y[inner_rows],
+                               "p_agn": fitted.inner_scores}),
+        "record": {**common, "epochs": fitted.epochs, "threshold": threshold, "seconds": time.perf_counter() - start},
     }
 
 

@@ -14,6 +14,10 @@ model set with one group per member (per-fold standardisation) no longer trips T
 groups share one Python function.
 The labelled training set's recorded domain (MODELDIR/domain.json, nepagn.domain) is loaded as
 `ModelSet.domain`; None for model sets trained before it was recorded.
+
+Members of kind "hgb" (model HGBC; nepagn.model.hgb) are gradient-boosting members: each is the mean
+P(AGN) of its (fold, seed)'s inner-fold estimators, loaded with skops after the hash check, and they
+enter score_agn / score_agn_std / p_agn exactly as networks do. Members without a kind are networks.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from nepagn.calibration import Calibrator, ModelCalibration, manifest_calibratio
 from nepagn.domain import LabelledDomain, load_domain
 from nepagn.errors import NepagnError
 from nepagn.features import FeatureSpec
-from nepagn.model.modeldir import MANIFEST, sha256_file
+from nepagn.model.hgb import HgbMember, load_members
+from nepagn.model.modeldir import HGB_KIND, KERAS_KIND, MANIFEST, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,7 @@ class ModelSet:
         specs: dict[str, list[FeatureSpec]],
         calibrators: dict[str, Calibrator | None],
         domain: LabelledDomain | None = None,
+        hgb_members: dict[str, list[list[HgbMember]]] | None = None,
     ):
         self.root = Path(root)
         self.manifest = manifest
@@ -56,16 +62,13 @@ class ModelSet:
         self._specs = specs
         self._calibrators = calibrators
         self.domain = domain
+        self._hgb_members = hgb_members or {}
         self._member_groups = {name: _group_members(members[name], specs[name]) for name in members}
         self._functions: dict[tuple[str, str], Any] = {}
 
     @classmethod
     def load(cls, modeldir: str | Path, verify: bool = True) -> ModelSet:
-        """Read the manifest, verify every file's SHA-256 (unless verify=False), load the member networks."""
-        import keras
-
-        import nepagn.model.focal_loss  # noqa: F401  (registers FocalLoss for deserialisation)
-
+        """Read the manifest, verify every file's SHA-256 (unless verify=False), load the members (networks, HGBC)."""
         root = Path(modeldir)
         manifest_path = root / MANIFEST
         if not manifest_path.is_file():
@@ -78,13 +81,16 @@ class ModelSet:
                     raise NepagnError(f"{path}: listed in the manifest but missing")
                 if sha256_file(path) != expected:
                     raise NepagnError(f"{path}: SHA-256 differs from the manifest; the model set was modified")
-        members: dict[str, list] = {name: [] for name in manifest["models"]}
-        specs: dict[str, list[FeatureSpec]] = {name: [] for name in manifest["models"]}
+        kinds = {member.get("kind", KERAS_KIND) for member in manifest["members"]}
+        if kinds - {KERAS_KIND, HGB_KIND}:
+            raise NepagnError(f"{manifest_path}: unknown member kind(s) {sorted(kinds - {KERAS_KIND, HGB_KIND})}")
+        hgb_members: dict[str, list[list[HgbMember]]] = {}
+        networks = [member for member in manifest["members"] if member.get("kind", KERAS_KIND) == KERAS_KIND]
         for member in manifest["members"]:
-            members[member["model"]].append(keras.models.load_model(root / member["path"], compile=False))
-            specs[member["model"]].append(
-                FeatureSpec.from_dict(json.loads((root / member["feature_spec"]).read_text()))
-            )
+            if member.get("kind") == HGB_KIND:
+                fold_members = load_members(root / member["path"], root / member["inputs"])
+                hgb_members.setdefault(member["model"], []).append(fold_members)
+        members, specs = _load_networks(root, networks)
         calibrations = manifest_calibration(manifest)
         calibrators = {
             name: Calibrator.from_json((root / item.file).read_text()) if item.calibrated else None
@@ -92,7 +98,8 @@ class ModelSet:
         }
         warn_if_uncalibrated(calibrations, f"model set {manifest['model_set_id'][:12]}")
         log.info("loaded model set %s from %s (%s)", manifest["model_set_id"][:12], root, manifest["rule"])
-        return cls(root, manifest, members, specs, calibrators, load_domain(root, manifest["file_hashes"]))
+        domain = load_domain(root, manifest["file_hashes"])
+        return cls(root, manifest, members, specs, calibrators, domain, hgb_members)
 
     @property
     def names(self) -> list[str]:
@@ -130,23 +137,34 @@ class ModelSet:
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Per model, for every row (same index): p_agn_<name>, the calibrated probability (float64; the raw
         score where the model has no calibrator), score_agn_<name>, the raw member mean, and
-        score_agn_<name>_std, the member spread (ddof=0), both float32 as the networks give them."""
+        score_agn_<name>_std, the member spread (ddof=0); scores are float32 as the networks give them,
+        float64 for HGBC."""
         out: dict[str, np.ndarray] = {}
         inputs: dict[str, np.ndarray] = {}
         for name in self.names:
-            outputs = []
-            for key, (spec, members) in self._groups(name).items():
-                if key not in inputs:
-                    inputs[key] = spec.transform(frame)
-                outputs.append(self._run((name, key), members, inputs[key]))
-            stacked = np.concatenate(outputs, axis=0)  # (members, rows)
-            score = stacked.mean(axis=0).astype(np.float32)
+            if name in self._hgb_members:
+                stacked = self._hgb_scores(name, frame)
+            else:
+                outputs = []
+                for key, (spec, members) in self._groups(name).items():
+                    if key not in inputs:
+                        inputs[key] = spec.transform(frame)
+                    outputs.append(self._run((name, key), members, inputs[key]))
+                stacked = np.concatenate(outputs, axis=0)  # (members, rows)
+            score = stacked.mean(axis=0)
             calibrator = self._calibrators[name]
             raw = score.astype(np.float64)
             out[f"p_agn_{name}"] = calibrator.transform(raw) if calibrator is not None else raw
             out[f"score_agn_{name}"] = score
-            out[f"score_agn_{name}_std"] = stacked.std(axis=0).astype(np.float32)
+            out[f"score_agn_{name}_std"] = stacked.std(axis=0)
         return pd.DataFrame(out, index=frame.index)  # one frame at the end, not a column insert per output
+
+    def _hgb_scores(self, name: str, frame: pd.DataFrame) -> np.ndarray:
+        """(members, rows): each HGBC member's score, the mean of its inner-fold estimators as in training."""
+        if len(frame) == 0:
+            return np.empty((len(self._hgb_members[name]), 0))
+        return np.vstack([np.mean([e.predict(frame) for e in estimators], axis=0)
+                          for estimators in self._hgb_members[name]])
 
     def _groups(self, name: str) -> dict[str, tuple[FeatureSpec, list]]:
         """Member networks of `name` grouped by identical feature spec (one group for the paper default)."""
@@ -163,6 +181,24 @@ class ModelSet:
             fn = self._functions[cache_key] = _compile(members)
         parts = [np.asarray(fn(tf.constant(x[i : i + BATCH_ROWS]))) for i in range(0, len(x), BATCH_ROWS)]
         return np.concatenate(parts, axis=1)
+
+
+def _load_networks(root: Path, networks: list[dict]) -> tuple[dict[str, list], dict[str, list[FeatureSpec]]]:
+    """The manifest's network members (Keras; imported only when there are any) and their feature specs."""
+    members: dict[str, list] = {}
+    specs: dict[str, list[FeatureSpec]] = {}
+    if not networks:
+        return members, specs
+    import keras
+
+    import nepagn.model.focal_loss  # noqa: F401  (registers FocalLoss for deserialisation)
+
+    for member in networks:
+        members.setdefault(member["model"], []).append(keras.models.load_model(root / member["path"], compile=False))
+        specs.setdefault(member["model"], []).append(
+            FeatureSpec.from_dict(json.loads((root / member["feature_spec"]).read_text()))
+        )
+    return members, specs
 
 
 def _group_members(networks: list, specs: list[FeatureSpec]) -> dict[str, tuple[FeatureSpec, list]]:

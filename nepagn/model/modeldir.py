@@ -12,6 +12,8 @@ Layout (docs/training.md describes it for users):
     metrics.json / metrics.csv    per-network metrics on its outer fold; metrics_summary.csv mean/std/n
     table1.md, fig7_history_<model>.png, fig8_roc.png
     networks/<model>/seed<s>/fold<k>/  model.keras, config.json, feature_spec.json, history.csv, split.parquet
+    estimators/HGBC/seed<s>/fold<k>/  members.skops, inputs.json, config.json, split.parquet (gradient boosting)
+Every manifest member has a `kind` (KERAS_KIND or HGB_KIND); a member without one (older MODELDIRs) is a network.
 The folder is written under a temporary name beside the target and renamed when complete.
 """
 
@@ -41,6 +43,14 @@ MODELSET_FORMAT = "nepagn-modelset/2"  # 2: calibration/ and the manifest's `cal
 OOF_FILE = "oof_predictions.parquet"
 INNER_FILE = "inner_predictions.parquet"
 BASELINE_OOF_FILE = "baseline_hgb_oof.parquet"  # the HGB baseline on the same outer folds, threshold 0.5
+KERAS_KIND = "keras"
+HGB_KIND = "hgb"
+MEMBER_DIRS = {KERAS_KIND: "networks", HGB_KIND: "estimators"}
+HGBC_THRESHOLD_NOTE = (
+    "; HGBC under either protocol: >= median over its (fold, seed) members of the threshold each chose for "
+    "balanced accuracy on its inner out-of-fold scores"
+)
+HGB_MEMBER_NOTE = "; an HGBC member is the mean P(AGN) of its fold's inner-fold gradient-boosting estimators"
 FOLD_ENSEMBLE_RULE = (
     "fold-ensemble: score_agn = mean network output over the {n} networks (folds x seeds) of each model; "
     "p_agn = the model's calibrator applied to score_agn"
@@ -133,16 +143,30 @@ def _write_contents(
     ).to_parquet(root / "folds.parquet", index=False)
 
     oof, inner, metric_rows, members = [], [], [], []
-    model_configs = {task.model.name: task.model.to_dict() for task in tasks}
+    model_configs = {task.name: task.config() for task in tasks}
     for result in results:
-        net_dir = root / "networks" / result["model"] / f"seed{result['seed']}" / f"fold{result['fold']}"
+        kind = result["kind"]
+        net_dir = root / MEMBER_DIRS[kind] / result["model"] / f"seed{result['seed']}" / f"fold{result['fold']}"
         net_dir.mkdir(parents=True)
-        (net_dir / "model.keras").write_bytes(result["model_bytes"])
+        member = {"model": result["model"], "seed": result["seed"], "fold": result["fold"], "kind": kind}
+        if kind == HGB_KIND:
+            from nepagn.model.hgb import INPUTS_FILE, MEMBERS_FILE
+
+            (net_dir / MEMBERS_FILE).write_bytes(result["model_bytes"])
+            (net_dir / INPUTS_FILE).write_text(result["inputs"])
+            member.update(path=str((net_dir / MEMBERS_FILE).relative_to(root)),
+                          inputs=str((net_dir / INPUTS_FILE).relative_to(root)))
+        else:
+            (net_dir / "model.keras").write_bytes(result["model_bytes"])
+            _write_json(net_dir / "feature_spec.json", result["spec"])
+            pd.DataFrame(result["history"]).to_csv(net_dir / "history.csv", index=False)
+            member.update(path=str((net_dir / "model.keras").relative_to(root)),
+                          feature_spec=str((net_dir / "feature_spec.json").relative_to(root)))
         _write_json(
             net_dir / "config.json",
             {
                 "model": model_configs[result["model"]],
-                "training": training.to_dict(),
+                **({"training": training.to_dict()} if kind == KERAS_KIND else {}),
                 "protocol": protocol,
                 "fold": result["fold"],
                 "seed": result["seed"],
@@ -154,8 +178,6 @@ def _write_contents(
                 "seconds": result["seconds"],
             },
         )
-        _write_json(net_dir / "feature_spec.json", result["spec"])
-        pd.DataFrame(result["history"]).to_csv(net_dir / "history.csv", index=False)
         pd.DataFrame({SOURCE_ID: source_ids, "role": result["roles"].astype(str)}).to_parquet(
             net_dir / "split.parquet", index=False
         )
@@ -200,16 +222,7 @@ def _write_contents(
                 **result["metrics"],
             }
         )
-        members.append(
-            {
-                "model": result["model"],
-                "seed": result["seed"],
-                "fold": result["fold"],
-                "path": str((net_dir / "model.keras").relative_to(root)),
-                "feature_spec": str((net_dir / "feature_spec.json").relative_to(root)),
-                "threshold": result["threshold"],
-            }
-        )
+        members.append({**member, "threshold": result["threshold"]})
     oof_frame = pd.concat(oof, ignore_index=True)
     oof_frame.to_parquet(root / OOF_FILE, index=False)
     held_out = oof_frame
@@ -241,14 +254,16 @@ def _write_contents(
         summary = pd.concat([summary, summarise(hgb_metrics)], ignore_index=True)
         summary.to_csv(root / "metrics_summary.csv", index=False)
     (root / "table1.md").write_text(table1_markdown(summary, model_configs, protocol, folds, seeds))
+    kinds = {m["model"]: m["kind"] for m in members}
     for name in model_configs:
-        plot_history(root, name, root / f"fig7_history_{name}.png")
+        if kinds[name] == KERAS_KIND:  # gradient boosting has no epoch history
+            plot_history(root, name, root / f"fig7_history_{name}.png")
     plot_roc(oof_frame, root / "fig8_roc.png")
 
     thresholds = {}
     for name in model_configs:
         chosen = [m["threshold"] for m in members if m["model"] == name]
-        thresholds[name] = 0.5 if protocol == "paper" else float(np.median(chosen))
+        thresholds[name] = 0.5 if protocol == "paper" and kinds[name] == KERAS_KIND else float(np.median(chosen))
     n_members = len(members) // max(1, len(model_configs))
     _write_json(
         root / "run.json",
@@ -273,13 +288,13 @@ def _write_contents(
         "models": list(model_configs),
         "bands": [band.id for band in spec.bands],
         "protocol": protocol,
-        "rule": FOLD_ENSEMBLE_RULE.format(n=n_members),
+        "rule": FOLD_ENSEMBLE_RULE.format(n=n_members) + (HGB_MEMBER_NOTE if HGB_KIND in kinds.values() else ""),
         "threshold_rule": (
             "raw ensemble score (mean p_agn of the members, before calibration) >= 0.5 (paper protocol)"
             if protocol == "paper"
             else "raw ensemble score (mean p_agn of the members, before calibration) >= median over member "
             "networks of the threshold each chose on its inner split"
-        ),
+        ) + (HGBC_THRESHOLD_NOTE if HGB_KIND in kinds.values() else ""),
         "thresholds": thresholds,
         "calibration": calibration,
         "members": members,
@@ -294,6 +309,8 @@ def _write_contents(
 
 def _versions() -> dict[str, str]:
     import keras
+    import sklearn
+    import skops
     import tensorflow as tf
 
     import nepagn
@@ -302,6 +319,8 @@ def _versions() -> dict[str, str]:
         "nepagn": nepagn.__version__,
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
+        "scikit-learn": sklearn.__version__,
+        "skops": skops.__version__,
         "numpy": np.__version__,
         "pandas": pd.__version__,
         "python": platform.python_version(),

@@ -1,4 +1,4 @@
-"""Cross-validated training of Models A, B, C: one Dask task per (model, fold, seed), results into MODELDIR.
+"""Cross-validated training of Models A, B, C (and HGBC): one Dask task per (model, fold, seed), results into MODELDIR.
 
 Protocols:
 - ``paper``: as Chen et al. 2021 section 2.2-2.3: the network trains on 9 folds, and the held-out
@@ -10,6 +10,7 @@ Each network's held-out scores are kept: on its outer fold (out-of-fold predicti
 strict protocol, on its inner split; `nepagn.calibration.fit_model_set_calibrators` fits the
 catalogue's calibration on the inner-split scores (strict) or the out-of-fold ones (paper).
 Repeated CV: every seed draws its own stratified fold assignment and its own initialisations.
+Model name HGBC trains the gradient-boosting recipe of that name instead (nepagn.model.hgb_training).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from nepagn.errors import InputError, NepagnError
 from nepagn.features import FeatureSpec
 from nepagn.model.config import ModelConfig, TrainingConfig, load_model_config, load_training_config
 from nepagn.model.cv import inner_split, network_seed, stratified_folds
+from nepagn.model.hgb_training import HGB_MODELS, HgbTask, train_hgb_one
 from nepagn.model.metrics import choose_threshold, classification_metrics
+from nepagn.model.modeldir import KERAS_KIND
 from nepagn.schema import LABEL, LABEL_AGN, LABEL_SFG, SOURCE_ID
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,14 @@ class TrainingTask:
     @property
     def key(self) -> str:
         return f"{self.model.name}/seed{self.seed}/fold{self.fold}"
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    def config(self) -> dict[str, Any]:
+        """The model's Table 1 settings, JSON-ready."""
+        return self.model.to_dict()
 
 
 def labelled_rows(frame: pd.DataFrame, source: str = "<labelled frame>") -> pd.DataFrame:
@@ -128,6 +139,7 @@ def train_one(task: TrainingTask, labelled: pd.DataFrame, folds: np.ndarray) -> 
         roles[monitor_rows] = "inner_monitor"
     return {
         "key": task.key,
+        "kind": KERAS_KIND,
         "model": task.model.name,
         "fold": task.fold,
         "seed": task.seed,
@@ -147,6 +159,13 @@ def train_one(task: TrainingTask, labelled: pd.DataFrame, folds: np.ndarray) -> 
         "roles": roles,
         "metrics": classification_metrics(y[outer], p_outer, threshold),
     }
+
+
+def run_task(task: TrainingTask | HgbTask, labelled: pd.DataFrame, folds: np.ndarray) -> dict[str, Any]:
+    """Train one task of either kind (a network, or an HGBC fold) inside a Dask task."""
+    if isinstance(task, HgbTask):
+        return train_hgb_one(task, labelled, folds)
+    return train_one(task, labelled, folds)
 
 
 def _predict(model, x: np.ndarray) -> np.ndarray:
@@ -174,11 +193,13 @@ def make_tasks(
     training: TrainingConfig,
     spec: FeatureSpec,
     max_epochs: int | None,
-) -> list[TrainingTask]:
-    """All (model, fold, seed) tasks of a run, in a deterministic order."""
-    configs = [m if isinstance(m, ModelConfig) else load_model_config(m) for m in models]
+) -> list[TrainingTask | HgbTask]:
+    """All (model, fold, seed) tasks of a run, in a deterministic order; HGBC fits the recipe of that name."""
+    configs = [m if isinstance(m, ModelConfig) or m in HGB_MODELS else load_model_config(m) for m in models]
+    band_ids = tuple(band.id for band in spec.bands)
     return [
-        TrainingTask(cfg, fold, int(seed), protocol, training, spec.to_dict(), max_epochs)
+        HgbTask(cfg, fold, int(seed), protocol, band_ids) if isinstance(cfg, str)
+        else TrainingTask(cfg, fold, int(seed), protocol, training, spec.to_dict(), max_epochs)
         for seed in seeds
         for cfg in configs
         for fold in range(n_folds)
@@ -266,7 +287,7 @@ def _run_tasks(tasks, rows, fold_table, client, progress: bool) -> list[dict[str
     try:
         if client is None:
             for task in tasks:
-                results.append(train_one(task, rows, fold_table[task.seed]))
+                results.append(run_task(task, rows, fold_table[task.seed]))
                 bar.update()
             return results
         from distributed import as_completed
@@ -275,7 +296,7 @@ def _run_tasks(tasks, rows, fold_table, client, progress: bool) -> list[dict[str
         fold_futures = {seed: client.scatter(f, broadcast=True) for seed, f in fold_table.items()}
         futures = [
             client.submit(
-                train_one, task, rows_future, fold_futures[task.seed], key=f"train-{task.key}-{id(tasks)}", pure=False
+                run_task, task, rows_future, fold_futures[task.seed], key=f"train-{task.key}-{id(tasks)}", pure=False
             )
             for task in tasks
         ]

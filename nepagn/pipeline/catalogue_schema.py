@@ -42,7 +42,7 @@ def p_agn_column(model: str) -> str:
 
 
 def score_agn_column(model: str) -> str:
-    """Column of one model's raw score: the mean output of its member networks, before calibration."""
+    """Column of one model's raw score: the mean output of its members (networks or HGBC folds), before calibration."""
     return f"score_agn_{model}"
 
 
@@ -93,11 +93,11 @@ def catalogue_columns(
         columns.append(Column(p_agn_column(model), "float64", None, "stat.probability",
                               f"P(AGN) of Model {model}, {item.phrase}: {how}; null if not classified"))
         columns.append(Column(score_agn_column(model), "float64", None, "stat.value",
-                              f"Raw score of Model {model} (mean of its member networks' outputs, uncalibrated); "
+                              f"Raw score of Model {model} (mean of its members' outputs, uncalibrated); "
                               f"class_{model} thresholds it"))
         if with_std:
             columns.append(Column(score_agn_std_column(model), "float64", None, "stat.stdev",
-                                  f"Spread (std) of score_agn_{model} over its member networks (folds/seeds)"))
+                                  f"Spread (std) of score_agn_{model} over its members (folds/seeds)"))
         columns.append(Column(class_column(model), "string", None, "src.class",
                               f"Class from Model {model}: AGN if score_agn_{model} >= its threshold, else SFG"))
     columns += [

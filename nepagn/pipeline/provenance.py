@@ -26,6 +26,7 @@ CATALOGUE_FORMAT_VERSION = "3"
 PROVENANCE_KEY = b"nepagn.provenance"
 VERSIONED_PACKAGES = (
     "dask", "distributed", "tensorflow", "keras", "numpy", "pandas", "pyarrow", "astropy", "hats", "lsdb", "healpy",
+    "scikit-learn", "skops",  # HGBC members
 )
 
 
