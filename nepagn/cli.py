@@ -13,6 +13,7 @@ import importlib.util
 import logging
 import os
 import pkgutil
+import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter, here and in workers
     args = build_parser(argv).parse_args(argv)
+    args.command_line = shlex.join(["nepagn", *argv])  # recorded by commands that write run records
     level = logging.WARNING - 10 * (1 + args.verbose)
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

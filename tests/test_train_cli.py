@@ -55,6 +55,8 @@ def test_train_cli_end_to_end(canonical_parquet, dask_client, tmp_path, capsys):
     domain = json.loads((out / "domain.json").read_text())
     assert "domain.json" in manifest["file_hashes"] and [b["id"] for b in domain["bands"]] == BANDS.split(",")
     assert domain["n_labelled"] == len(pd.read_parquet(out / "labels.parquet"))
+    run = json.loads((out / "run.json").read_text())
+    assert run["command"].startswith("nepagn train --input ") and run["command"].endswith(f"--out {out}")
     oof = pd.read_parquet(out / "oof_predictions.parquet")
     labelled = pd.read_parquet(canonical_parquet, columns=["source_id", "label"]).dropna()
     assert len(oof) == 2 * len(labelled)

@@ -108,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
             progress=True,
             feature_options=options,
             training=load_training_config(batch_size=args.batch_size),
+            command=args.command_line,
         )
     manifest = json.loads((modeldir / MANIFEST).read_text())
     print(f"wrote {modeldir} (model set {manifest['model_set_id'][:12]})")

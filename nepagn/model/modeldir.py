@@ -2,7 +2,7 @@
 
 Layout (docs/training.md describes it for users):
     manifest.json                 model_set_id, inference rule, thresholds, SHA-256 of every file, labels hash
-    run.json                      protocol, folds, seeds, training + model configs, feature spec, timings
+    run.json                      protocol, folds, seeds, training + model configs, feature spec, timings, command
     labels.parquet                source_id, label, y_true of the labelled rows trained on
     folds.parquet                 source_id, seed, fold (the outer validation fold of each row per seed)
     oof_predictions.parquet       source_id, model, fold, seed, y_true, p_agn, threshold, protocol
@@ -102,6 +102,7 @@ def write_modeldir(
     wall_seconds: float,
     progress: bool = True,
     baseline: bool = True,
+    command: str | None = None,
 ) -> Path:
     """Write every output of a CV run atomically into `out_dir`; returns out_dir.
 
@@ -114,7 +115,8 @@ def write_modeldir(
     partial.mkdir(parents=True)
     try:
         _write_contents(
-            partial, rows, results, fold_table, tasks, protocol, training, spec, folds, seeds, wall_seconds, baseline
+            partial, rows, results, fold_table, tasks, protocol, training, spec, folds, seeds, wall_seconds, baseline,
+            command,
         )
         partial.rename(out_dir)
     except BaseException:
@@ -125,7 +127,7 @@ def write_modeldir(
 
 
 def _write_contents(
-    root, rows, results, fold_table, tasks, protocol, training, spec, folds, seeds, wall_seconds, baseline
+    root, rows, results, fold_table, tasks, protocol, training, spec, folds, seeds, wall_seconds, baseline, command
 ):
     from nepagn.baselines import hgb_cross_validation
     from nepagn.calibration import fit_model_set_calibrators
@@ -278,6 +280,7 @@ def _write_contents(
             "n_agn": int(y.sum()),
             "n_sfg": int(len(y) - y.sum()),
             "wall_seconds": wall_seconds,
+            "command": command,
             "network_seconds_total": float(sum(r["seconds"] for r in results)),
             "versions": _versions(),
         },

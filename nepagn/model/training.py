@@ -220,12 +220,14 @@ def train_model_set(
     training: TrainingConfig | None = None,
     feature_options: dict[str, Any] | None = None,
     baseline: bool = True,
+    command: str | None = None,
 ) -> Path:
     """K-fold CV of `models` over `seeds` on the labelled rows of `labelled`; writes and returns MODELDIR.
 
     Each (model, fold, seed) is one task on `client` (a dask.distributed Client), or runs in this
     process when client is None. MODELDIR appears only once complete (written beside it, then renamed).
     `baseline=False` skips the HGB baseline on the same folds (build-catalogue's quick training does not need it).
+    `command`, the command line that asked for the run, is recorded in run.json.
     """
     from nepagn.model.modeldir import write_modeldir
 
@@ -276,6 +278,7 @@ def train_model_set(
         wall_seconds=wall,
         progress=progress,
         baseline=baseline,
+        command=command,
     )
 
 

@@ -138,7 +138,7 @@ def pool_predictions(preds: list[Predictions], name: str) -> Predictions:
         "note": run_info(first)["note"],
         "n_rows": len(reference),
         "n_agn": int(reference.sum()),
-        "command": [run_info(pred)["command"] for pred in preds],
+        "command": list(dict.fromkeys(run_info(pred)["command"] for pred in preds)),
     }
     sources = tuple(source for pred in preds for source in pred.sources)
     return Predictions(name, stacked([p.oof for p in preds]), stacked([p.inner for p in preds]),
@@ -167,7 +167,7 @@ def run_info(pred: Predictions) -> dict:
         "note": run.get("note", ""),
         "n_rows": run.get("n_rows", run.get("n_labelled", len(labels))),
         "n_agn": run.get("n_agn", int(labels.sum())),
-        "command": run.get("command", "not recorded in run.json"),
+        "command": run.get("command") or "not recorded in run.json",
     }
 
 
