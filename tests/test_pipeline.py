@@ -199,7 +199,13 @@ def test_summary_counts_match_the_catalogue(reference_build, catalogue):
         assert table2[m]["AGN"] == int((inference[class_column(m)] == "AGN").sum())
         assert table2[m]["AGN"] + table2[m]["SFG"] == len(inference)
     assert sum(summary["inference_set"]["votes"].values()) == len(inference)
-    assert "Table 2" in (reference_build.out_dir / "summary.md").read_text()
+    inside = inference[inference["in_labelled_domain"].eq(True)]
+    assert summary["inference_set"]["in_labelled_domain"] == len(inside) > 0
+    for m in MODELS:
+        assert summary["inference_set"]["agn_per_model_in_domain"][m] == int((inside[class_column(m)] == "AGN").sum())
+    markdown = (reference_build.out_dir / "summary.md").read_text()
+    assert "Table 2" in markdown
+    assert f"In the labelled training domain (`in_labelled_domain`): {len(inside)} of" in markdown
     for name in ("agreement.png", "agn_fraction_map.png"):
         assert (reference_build.out_dir / "figures" / name).stat().st_size > 1000
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nepagn.domain import IN_LABELLED_DOMAIN
 from nepagn.pipeline.catalogue_schema import CLASS_AGN, CLASS_SFG, CONSENSUS_CLASS, N_AGN_VOTES, class_column
 from nepagn.preprocess import STAR_TEST, STAR_TEST_NOT_APPLIED, STATUS, STATUS_CLASSIFIED, STATUS_LABELLED, STATUSES
 from nepagn.schema import HEALPIX_29, LABEL
@@ -62,6 +63,9 @@ def partition_counts(frame: pd.DataFrame, models: Sequence[str], sky_order: int 
         [frame[class_column(m)].eq(CLASS_AGN).to_numpy(dtype=bool, na_value=False) for m in models], axis=1
     )
     bit = 1 << np.arange(len(models), dtype=np.int64)
+    flag = frame[IN_LABELLED_DOMAIN] if IN_LABELLED_DOMAIN in frame else pd.Series(pd.NA, index=frame.index)
+    domain_known = flag.notna().to_numpy(dtype=bool)
+    in_domain = flag.eq(True).to_numpy(dtype=bool, na_value=False)
     for subset, status_name in SUBSETS.items():
         classified = (status == status_name).to_numpy(dtype=bool) & known.all(axis=1)
         agn = is_agn[classified]
@@ -75,6 +79,9 @@ def partition_counts(frame: pd.DataFrame, models: Sequence[str], sky_order: int 
             "agn_per_model": {m: int(agn[:, i].sum()) for i, m in enumerate(models)},
             "votes": {str(v): int((votes == v).sum()) for v in range(len(models) + 1)},
             "agn_patterns": {p: int(patterns.get(p, 0)) for p in agn_patterns(models)},
+            "domain_known": int(domain_known[classified].sum()),
+            "in_labelled_domain": int(in_domain[classified].sum()),
+            "agn_per_model_in_domain": {m: int(agn[in_domain[classified], i].sum()) for i, m in enumerate(models)},
         }
     return counts
 
@@ -114,6 +121,10 @@ def summarise(counts: dict[str, Any], models: Sequence[str], sky_order: int = SK
         unanimous = block["votes"]["0"] + block["votes"][str(len(models))]
         block["unanimous_fraction"] = unanimous / n if n else None
         block["votes_fraction"] = {v: c / n if n else None for v, c in block["votes"].items()}
+        inside = block.get("in_labelled_domain", 0)
+        block["agn_fraction_in_domain"] = {
+            m: block.get("agn_per_model_in_domain", {}).get(m, 0) / inside if inside else None for m in models
+        }
     return summary
 
 
@@ -151,6 +162,7 @@ def to_markdown(summary: dict[str, Any]) -> str:
         "",
         "AGN fraction = AGN / total over the inference set only (labelled sources excluded).",
         "",
+        *_domain_lines(summary[INFERENCE_SET], models),
         "## Agreement of the models (cf. Figs. 9-10)",
         "",
     ]
@@ -174,6 +186,24 @@ def to_markdown(summary: dict[str, Any]) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def _domain_lines(block: dict[str, Any], models: Sequence[str]) -> list[str]:
+    """How much of the inference set lies in the labelled training domain, and its AGN fraction there."""
+    n, inside = block["classified"], block.get("in_labelled_domain", 0)
+    if block.get("domain_known", 0) == 0:
+        return ["Labelled domain: not recorded by this model set (in_labelled_domain is null; retrain to get it).", ""]
+    return [
+        f"In the labelled training domain (`in_labelled_domain`): {inside} of {n} sources "
+        f"({_percent(inside / n if n else None)}); their classifications are interpolations, the others "
+        "extrapolations (docs/catalogue.md).",
+        "",
+        "| | " + " | ".join(f"Model {m}" for m in models) + " |",
+        "|---|" + "---|" * len(models),
+        "| AGN fraction, in the domain | "
+        + " | ".join(_percent(block["agn_fraction_in_domain"][m]) for m in models) + " |",
+        "",
+    ]
 
 
 def to_text(summary: dict[str, Any]) -> str:
