@@ -8,8 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from nepagn.bands import Band, load_registry
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 LABEL_AGN = "AGN"
 LABEL_SFG = "SFG"
@@ -24,6 +29,11 @@ LABEL = "label"
 LABEL_SOURCE = "label_source"
 TRUE_CLASS = "true_class"
 HEALPIX_29 = "_healpix_29"
+
+
+def agn_labels(frame: pd.DataFrame) -> np.ndarray:
+    """True where the canonical `label` is AGN, False for SFG and unlabelled rows: the one reading of the labels."""
+    return (frame[LABEL].astype("string") == LABEL_AGN).to_numpy(dtype=bool, na_value=False)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from nepagn.evaluation.recipes import Recipe
 from nepagn.model.cv import inner_split, network_seed, stratified_folds
 from nepagn.model.hgb import fit_hgb_member
 from nepagn.model.modeldir import INNER_FILE, OOF_FILE  # an EVALDIR uses the MODELDIR file names
-from nepagn.schema import LABEL, LABEL_AGN, SOURCE_ID
+from nepagn.schema import SOURCE_ID, agn_labels
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class FoldTask:
 
 def labels_of(frame: pd.DataFrame) -> np.ndarray:
     """1 for AGN, 0 for SFG, from the canonical `label` column (rows must all be labelled)."""
-    return (frame[LABEL].astype("string") == LABEL_AGN).to_numpy(dtype=np.int64, na_value=0)
+    return agn_labels(frame).astype(np.int64)
 
 
 def best_balanced_threshold(y: np.ndarray, p: np.ndarray) -> float:

@@ -23,7 +23,7 @@ from nepagn.evaluation.recipes import HGBC, load_recipe
 from nepagn.model.cv import network_seed
 from nepagn.model.metrics import classification_metrics
 from nepagn.model.modeldir import HGB_KIND
-from nepagn.schema import LABEL, LABEL_AGN
+from nepagn.schema import agn_labels
 
 HGB_MODELS = (HGBC,)  # gradient-boosting recipes `nepagn train` accepts beside the networks
 
@@ -54,7 +54,7 @@ def train_hgb_one(task: HgbTask, labelled: pd.DataFrame, folds: np.ndarray) -> d
 
     start = time.perf_counter()
     recipe = load_recipe(task.name)
-    y = (labelled[LABEL].astype("string") == LABEL_AGN).to_numpy().astype(np.int8)
+    y = agn_labels(labelled).astype(np.int8)
     outer, train = np.flatnonzero(folds == task.fold), np.flatnonzero(folds != task.fold)
     seed = network_seed(task.seed, task.fold, recipe.name)
     fitted = fit_fold(recipe, get_bands(task.bands), labelled, y, train, seed)

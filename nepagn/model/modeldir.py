@@ -34,7 +34,7 @@ import pandas as pd
 from nepagn.features import FeatureSpec
 from nepagn.model.config import TrainingConfig
 from nepagn.model.metrics import summarise
-from nepagn.schema import LABEL, LABEL_AGN, SOURCE_ID
+from nepagn.schema import LABEL, SOURCE_ID, agn_labels
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def _write_contents(
     from nepagn.model.figures import plot_history, plot_roc, table1_markdown
 
     source_ids = rows[SOURCE_ID].astype(str).to_numpy()
-    y = (rows[LABEL].astype("string") == LABEL_AGN).to_numpy().astype(np.int8)
+    y = agn_labels(rows).astype(np.int8)
     pd.DataFrame({SOURCE_ID: source_ids, LABEL: rows[LABEL].astype(str).to_numpy(), "y_true": y}).to_parquet(
         root / "labels.parquet", index=False
     )

@@ -34,7 +34,7 @@ from nepagn.model.cv import inner_split, network_seed, stratified_folds
 from nepagn.model.hgb_training import HGB_MODELS, HgbTask, train_hgb_one
 from nepagn.model.metrics import choose_threshold, classification_metrics
 from nepagn.model.modeldir import KERAS_KIND
-from nepagn.schema import LABEL, LABEL_AGN, LABEL_SFG, SOURCE_ID
+from nepagn.schema import LABEL, LABEL_AGN, LABEL_SFG, SOURCE_ID, agn_labels
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def train_one(task: TrainingTask, labelled: pd.DataFrame, folds: np.ndarray) -> 
     _bound_threads()
     import keras
 
-    y = (labelled[LABEL].astype("string") == LABEL_AGN).to_numpy().astype(np.int8)
+    y = agn_labels(labelled).astype(np.int8)
     outer = np.flatnonzero(folds == task.fold)
     train = np.flatnonzero(folds != task.fold)
     seed = network_seed(task.seed, task.fold, task.model.name)
@@ -238,7 +238,7 @@ def train_model_set(
         raise NepagnError(f"{out_dir}: output folder already exists; choose a new --out (nothing was overwritten)")
     training = training or load_training_config()
     rows = labelled_rows(labelled)
-    y = (rows[LABEL].astype("string") == LABEL_AGN).to_numpy()
+    y = agn_labels(rows)
     n_min = int(min(y.sum(), (~y).sum()))
     if folds < 2 or n_min < folds:
         raise InputError(
