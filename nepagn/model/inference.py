@@ -81,16 +81,17 @@ class ModelSet:
                     raise NepagnError(f"{path}: listed in the manifest but missing")
                 if sha256_file(path) != expected:
                     raise NepagnError(f"{path}: SHA-256 differs from the manifest; the model set was modified")
-        kinds = {member.get("kind", KERAS_KIND) for member in manifest["members"]}
-        if kinds - {KERAS_KIND, HGB_KIND}:
-            raise NepagnError(f"{manifest_path}: unknown member kind(s) {sorted(kinds - {KERAS_KIND, HGB_KIND})}")
+        by_kind: dict[str, list[dict]] = {}
+        for member in manifest["members"]:  # a member without a kind (older MODELDIRs) is a network
+            by_kind.setdefault(member.get("kind", KERAS_KIND), []).append(member)
+        unknown = sorted(set(by_kind) - {KERAS_KIND, HGB_KIND})
+        if unknown:
+            raise NepagnError(f"{manifest_path}: unknown member kind(s) {unknown}")
         hgb_members: dict[str, list[list[HgbMember]]] = {}
-        networks = [member for member in manifest["members"] if member.get("kind", KERAS_KIND) == KERAS_KIND]
-        for member in manifest["members"]:
-            if member.get("kind") == HGB_KIND:
-                fold_members = load_members(root / member["path"], root / member["inputs"])
-                hgb_members.setdefault(member["model"], []).append(fold_members)
-        members, specs = _load_networks(root, networks)
+        for member in by_kind.get(HGB_KIND, []):
+            fold_members = load_members(root / member["path"], root / member["inputs"])
+            hgb_members.setdefault(member["model"], []).append(fold_members)
+        members, specs = _load_networks(root, by_kind.get(KERAS_KIND, []))
         calibrations = manifest_calibration(manifest)
         calibrators = {
             name: Calibrator.from_json((root / item.file).read_text()) if item.calibrated else None

@@ -131,11 +131,12 @@ def pool_predictions(preds: list[Predictions], name: str) -> Predictions:
         present = [f for f in frames if f is not None]
         return pd.concat(present, ignore_index=True) if len(present) == len(frames) else None
 
+    first_info = run_info(first)
     run = {
-        "protocol": _protocol(first),
+        "protocol": first_info["protocol"],
         "seeds": sorted(seen),
-        "n_folds": run_info(first)["n_folds"],
-        "note": run_info(first)["note"],
+        "n_folds": first_info["n_folds"],
+        "note": first_info["note"],
         "n_rows": len(reference),
         "n_agn": int(reference.sum()),
         "command": list(dict.fromkeys(run_info(pred)["command"] for pred in preds)),
