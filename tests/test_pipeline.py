@@ -64,7 +64,7 @@ def test_status_and_redshift_follow_preprocess(catalogue, store_frame):
 def test_consensus_is_consistent_with_per_model_classes(catalogue, tiny_model_set):
     from nepagn.model.inference import ModelSet
 
-    thresholds = ModelSet.load(tiny_model_set).thresholds
+    rule = ModelSet.load(tiny_model_set).decision.rule
     classified = catalogue["status"].isin(["classified", "labelled"])
     done = catalogue[classified]
     votes = sum((done[class_column(m)] == "AGN").astype(int) for m in MODELS)
@@ -73,12 +73,17 @@ def test_consensus_is_consistent_with_per_model_classes(catalogue, tiny_model_se
     assert (done["unanimous"] == votes.isin([0, 3])).all()
     np.testing.assert_allclose(done["p_agn_mean"], done[[p_agn_column(m) for m in MODELS]].mean(axis=1))
     for m in MODELS:
-        # the class thresholds the raw score, exactly as before calibration existed
-        assert (done[class_column(m)] == np.where(done[score_agn_column(m)] >= thresholds[m], "AGN", "SFG")).all()
+        # class and calibrated probability tell one story: AGN exactly where p_agn >= 0.5
+        assert (done[class_column(m)] == np.where(done[p_agn_column(m)] >= 0.5, "AGN", "SFG")).all()
         assert done[f"score_agn_{m}_std"].notna().all()
+    # the named subsets follow their recorded cuts on p_agn_mean
+    for name, cut in (("agn_reliable", rule.reliable_threshold), ("agn_complete", rule.complete_threshold)):
+        expected = np.zeros(len(done), bool) if cut is None else (done["p_agn_mean"] >= cut).to_numpy()
+        assert (done[name].to_numpy(dtype=bool) == expected).all()
     rest = catalogue[~classified]
     nulls = [p_agn_column(m) for m in MODELS] + [score_agn_column(m) for m in MODELS]
-    assert rest[nulls + ["n_agn_votes", "consensus_class", "unanimous"]].isna().all().all()
+    flags = ["n_agn_votes", "consensus_class", "unanimous", "agn_reliable", "agn_complete"]
+    assert rest[nulls + flags].isna().all().all()
 
 
 def test_p_agn_is_the_model_sets_calibrator_applied_to_the_raw_score(catalogue, tiny_model_set):
@@ -256,16 +261,17 @@ def test_changed_partition_or_config_is_recomputed(reference_build, tiny_mock_st
 @pytest.fixture(scope="module")
 def uncalibrated_model_set(tiny_model_set, tmp_path_factory) -> Path:
     """tiny_model_set as a MODELDIR written before `nepagn train` calibrated: no calibration/, no domain.json,
-    manifest format 1."""
+    no decision.json (classes from raw-score thresholds), manifest format 1."""
     root = tmp_path_factory.mktemp("old_models") / "models"
     shutil.copytree(tiny_model_set, root)
     shutil.rmtree(root / "calibration")
     (root / "domain.json").unlink()
+    (root / "decision.json").unlink()
     manifest = json.loads((root / "manifest.json").read_text())
-    del manifest["calibration"], manifest["model_set_id"]
+    del manifest["calibration"], manifest["model_set_id"], manifest["decision"], manifest["degradation"]
     manifest["format"] = "nepagn-modelset/1"
     manifest["file_hashes"] = {k: v for k, v in manifest["file_hashes"].items()
-                               if not k.startswith("calibration/") and k != "domain.json"}
+                               if not k.startswith("calibration/") and k not in ("domain.json", "decision.json")}
     manifest["model_set_id"] = hashlib.sha256(canonical_json(manifest).encode()).hexdigest()
     (root / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return root
@@ -287,11 +293,17 @@ def test_model_set_without_calibration_or_domain_still_builds_and_says_so(uncali
     new = catalogue.sort_values("source_id", ignore_index=True)
     domain_columns = ["n_bands_detected", "domain_fraction", "in_labelled_domain"]
     assert list(old.columns) == list(new.columns) and old[domain_columns].isna().all().all()
+    thresholds = json.loads((uncalibrated_model_set / "manifest.json").read_text())["thresholds"]
+    done = old["status"].isin(["classified", "labelled"])
     for m in MODELS:
         np.testing.assert_array_equal(old[p_agn_column(m)].to_numpy(), old[score_agn_column(m)].to_numpy())
-        # same networks: same raw scores and the same classes with or without calibration
+        # same networks: same raw scores; an older set keeps the raw-score thresholds it recorded
         np.testing.assert_array_equal(old[score_agn_column(m)].to_numpy(), new[score_agn_column(m)].to_numpy())
-        assert old[class_column(m)].equals(new[class_column(m)])
+        expected = np.where(old.loc[done, score_agn_column(m)] >= thresholds[m], "AGN", "SFG")
+        assert (old.loc[done, class_column(m)] == expected).all()
+    # it has no decision rule, so no named subsets: null, not False
+    assert old[["agn_reliable", "agn_complete"]].isna().all().all()
+    assert models["decision"]["class_rule"].startswith("class_<model> = AGN where the raw score")
     from astropy.io import fits
     from astropy.table import Table
 

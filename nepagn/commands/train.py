@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from nepagn.bands import get_bands
 from nepagn.cluster import add_cluster_arguments, client_from_args
 from nepagn.errors import NepagnError
 from nepagn.model.config import load_training_config
 from nepagn.model.modeldir import MANIFEST
-from nepagn.model.training import PROTOCOLS, train_model_set
+from nepagn.model.training import DEFAULT_COPIES, PROTOCOLS, default_bands, train_model_set
 from nepagn.schema import LABEL
 
 NAME = "train"
@@ -46,6 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--missing", choices=("zero", "median"), help="missing-band rule (default: zero, the paper's)")
     parser.add_argument("--mask-channel", action="store_true", help="add an observed-flag column per band")
     parser.add_argument("--standardise", action="store_true", help="scale bands with training-fold mean/std")
+    parser.add_argument("--target", type=Path, metavar="STORE",
+                        help="the HATS store of the catalogue the models are for: train, stop, threshold and calibrate "
+                             "on labelled photometry degraded to the depth and band coverage of its sources to "
+                             "classify (docs/training.md); default: the labelled photometry as it is")
+    parser.add_argument("--copies", type=int, default=DEFAULT_COPIES,
+                        help="with --target: degraded copies per labelled row (default %(default)s)")
     add_cluster_arguments(parser)
 
 
@@ -94,6 +101,13 @@ def run(args: argparse.Namespace) -> int:
     labelled = read_labelled(args)
     if args.out.exists():
         raise NepagnError(f"{args.out}: output folder already exists; choose a new --out (nothing was overwritten)")
+    if args.copies < 1:
+        raise NepagnError(f"--copies: need at least one copy, not {args.copies}")
+    target = None
+    if args.target is not None:
+        from nepagn.degrade import target_from_store
+
+        target = target_from_store(args.target, get_bands(bands) if bands else default_bands(labelled))
     with client_from_args(args) as client:
         modeldir = train_model_set(
             labelled,
@@ -109,9 +123,14 @@ def run(args: argparse.Namespace) -> int:
             feature_options=options,
             training=load_training_config(batch_size=args.batch_size),
             command=args.command_line,
+            target=target,
+            copies=args.copies,
         )
     manifest = json.loads((modeldir / MANIFEST).read_text())
     print(f"wrote {modeldir} (model set {manifest['model_set_id'][:12]})")
-    print(f"inference rule: {manifest['rule']}; thresholds {manifest['thresholds']}")
+    print(f"inference rule: {manifest['rule']}")
+    print(f"decision: {manifest['decision']['class_rule']}; agn_reliable: p_agn_mean >= "
+          f"{manifest['decision']['reliable_threshold']}, agn_complete: p_agn_mean >= "
+          f"{manifest['decision']['complete_threshold']} (estimated on {manifest['decision']['estimated_on']})")
     print((modeldir / "table1.md").read_text())
     return 0

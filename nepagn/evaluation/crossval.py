@@ -27,7 +27,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from nepagn.bands import Band
 from nepagn.evaluation.recipes import Recipe
-from nepagn.model.cv import inner_split, network_seed, stratified_folds
+from nepagn.model.cv import inner_split, network_seed, rows_of_objects, stratified_folds
 from nepagn.model.hgb import fit_hgb_member
 from nepagn.model.modeldir import INNER_FILE, OOF_FILE  # an EVALDIR uses the MODELDIR file names
 from nepagn.schema import SOURCE_ID, agn_labels
@@ -52,15 +52,6 @@ class FoldTask:
 def labels_of(frame: pd.DataFrame) -> np.ndarray:
     """1 for AGN, 0 for SFG, from the canonical `label` column (rows must all be labelled)."""
     return agn_labels(frame).astype(np.int64)
-
-
-def best_balanced_threshold(y: np.ndarray, p: np.ndarray) -> float:
-    """The score threshold maximising balanced accuracy (Youden's J) on the given rows."""
-    from sklearn.metrics import roc_curve
-
-    fpr, tpr, thresholds = roc_curve(y, p)
-    best = int(np.argmax(tpr - fpr))
-    return float(min(thresholds[best], 1.0))
 
 
 def _bound_tf_threads() -> None:
@@ -105,19 +96,43 @@ class FittedFold:
         return np.vstack([predict(rows) for predict in self.predictors])
 
 
-def fit_fold(
-    recipe: Recipe, bands: tuple[Band, ...], frame: pd.DataFrame, y: np.ndarray, train_rows: np.ndarray, seed: int
-) -> FittedFold:
-    """Fit `recipe` on `train_rows` of `frame` only: its members, inner held-out scores and AGN threshold."""
-    from nepagn.features import FeatureSpec
-    from nepagn.model.metrics import choose_threshold
-
+def _inner_splits(
+    recipe: Recipe, y: np.ndarray, train_rows: np.ndarray, seed: int, groups: np.ndarray | None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(fit rows, held-out rows) per member: an inner stratified K-fold (members > 1) or one inner split,
+    drawn over objects (`groups`) so that all rows of an object fall on the same side."""
+    if groups is None:
+        objects, y_objects = train_rows, y[train_rows]
+    else:
+        objects, first = np.unique(groups[train_rows], return_index=True)
+        y_objects = y[train_rows[first]]
     if recipe.members > 1:
-        inner = StratifiedKFold(recipe.members, shuffle=True, random_state=seed).split(train_rows, y[train_rows])
-        splits = [(train_rows[a], train_rows[b]) for a, b in inner]
+        inner = StratifiedKFold(recipe.members, shuffle=True, random_state=seed).split(objects, y_objects)
+        object_splits = [(objects[a], objects[b]) for a, b in inner]
     else:
         fraction = recipe.training.inner_fraction if recipe.training else 0.1
-        splits = [inner_split(train_rows, y[train_rows], fraction, seed)]
+        object_splits = [inner_split(objects, y_objects, fraction, seed)]
+    if groups is None:
+        return object_splits
+    in_train = groups[train_rows]
+    return [(train_rows[rows_of_objects(in_train, a)], train_rows[rows_of_objects(in_train, b)])
+            for a, b in object_splits]
+
+
+def fit_fold(
+    recipe: Recipe, bands: tuple[Band, ...], frame: pd.DataFrame, y: np.ndarray, train_rows: np.ndarray, seed: int,
+    groups: np.ndarray | None = None,
+) -> FittedFold:
+    """Fit `recipe` on `train_rows` of `frame` only: its members, inner held-out scores and AGN threshold.
+
+    groups: per row of `frame`, the object it belongs to (degraded copies of one labelled source share
+    it); the inner splits then keep every object's rows together, so no copy of an inner held-out
+    object is fitted on. None: every row is its own object.
+    """
+    from nepagn.features import FeatureSpec
+    from nepagn.model.metrics import best_balanced_threshold, choose_threshold
+
+    splits = _inner_splits(recipe, y, train_rows, seed, groups)
     spec = None
     if recipe.kind == "network":
         spec = FeatureSpec(bands=bands, **{k: v for k, v in recipe.features.items() if k in

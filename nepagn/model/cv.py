@@ -23,6 +23,11 @@ def inner_split(
     return np.sort(fit), np.sort(monitor)
 
 
+def rows_of_objects(objects: np.ndarray, selected: np.ndarray) -> np.ndarray:
+    """Positions of the rows whose object (e.g. the labelled row a degraded copy was made from) is selected."""
+    return np.flatnonzero(np.isin(objects, selected))
+
+
 def network_seed(seed: int, fold: int, model: str) -> int:
     """A stable 31-bit seed for one network's initialisation, dropout and inner split."""
     entropy = [int(seed), int(fold)] + [ord(ch) for ch in model]

@@ -19,10 +19,12 @@ import numpy as np
 import pandas as pd
 
 from nepagn.bands import get_bands
+from nepagn.degrade import TargetPhotometry
 from nepagn.evaluation.recipes import HGBC, load_recipe
 from nepagn.model.cv import network_seed
 from nepagn.model.metrics import classification_metrics
 from nepagn.model.modeldir import HGB_KIND
+from nepagn.model.training_data import TrainingData
 from nepagn.schema import agn_labels
 
 HGB_MODELS = (HGBC,)  # gradient-boosting recipes `nepagn train` accepts beside the networks
@@ -37,6 +39,7 @@ class HgbTask:
     seed: int
     protocol: str
     bands: tuple[str, ...]
+    copies: int = 0  # degraded copies per labelled row (nepagn.degrade); 0: the labelled photometry
 
     @property
     def key(self) -> str:
@@ -47,8 +50,14 @@ class HgbTask:
         return load_recipe(self.name).describe()
 
 
-def train_hgb_one(task: HgbTask, labelled: pd.DataFrame, folds: np.ndarray) -> dict[str, Any]:
-    """Fit and score one HGBC fold (runs inside a Dask task); returns what MODELDIR stores for it."""
+def train_hgb_one(
+    task: HgbTask, labelled: pd.DataFrame, folds: np.ndarray, target: TargetPhotometry | None = None
+) -> dict[str, Any]:
+    """Fit and score one HGBC fold (runs inside a Dask task); returns what MODELDIR stores for it.
+
+    With `target` and task.copies > 0 the members fit on degraded copies of the training folds (inner
+    splits keep each source's copies together); the outer fold is scored as it is and as copies.
+    """
     from nepagn.evaluation.crossval import fit_fold
     from nepagn.model.hgb import members_to_bytes
 
@@ -57,12 +66,17 @@ def train_hgb_one(task: HgbTask, labelled: pd.DataFrame, folds: np.ndarray) -> d
     y = agn_labels(labelled).astype(np.int8)
     outer, train = np.flatnonzero(folds == task.fold), np.flatnonzero(folds != task.fold)
     seed = network_seed(task.seed, task.fold, recipe.name)
-    fitted = fit_fold(recipe, get_bands(task.bands), labelled, y, train, seed)
-    p_outer = fitted.scores(outer).mean(axis=0)
+    data = TrainingData.make(labelled, y, target, task.copies, seed)
+    fitted = fit_fold(recipe, get_bands(task.bands), data.frame, data.y, data.rows(train), seed,
+                      groups=data.objects if data.degraded else None)
+    p_outer = np.mean([member.predict(labelled.iloc[outer]) for member in fitted.members], axis=0)
+    degraded_outer = data.rows(outer) if data.degraded else np.empty(0, dtype=np.int64)
+    p_outer_degraded = fitted.scores(degraded_outer).mean(axis=0) if data.degraded else np.empty(0)
     estimators, inputs = members_to_bytes(fitted.members)
     strict = task.protocol == "strict"
     roles = np.full(len(labelled), "train", dtype=object)
     roles[outer] = "validation"
+    inner = fitted.inner_rows if strict else np.empty(0, dtype=np.int64)
     return {
         "key": task.key,
         "kind": HGB_KIND,
@@ -79,8 +93,8 @@ def train_hgb_one(task: HgbTask, labelled: pd.DataFrame, folds: np.ndarray) -> d
         "seconds": time.perf_counter() - start,
         "outer_rows": outer,
         "p_outer": p_outer,
-        "inner_rows": fitted.inner_rows if strict else np.empty(0, dtype=np.int64),
-        "p_inner": fitted.inner_scores if strict else np.empty(0, dtype=np.float64),
+        **data.held_out("inner", inner, fitted.inner_scores if strict else np.empty(0)),
+        **data.held_out("outer_degraded", degraded_outer, p_outer_degraded),
         "roles": roles,
         "metrics": classification_metrics(y[outer], p_outer, fitted.threshold),
     }

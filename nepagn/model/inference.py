@@ -35,6 +35,7 @@ from nepagn.calibration import Calibrator, ModelCalibration, manifest_calibratio
 from nepagn.domain import LabelledDomain, load_domain
 from nepagn.errors import NepagnError
 from nepagn.features import FeatureSpec
+from nepagn.model.decision import ClassDecision
 from nepagn.model.hgb import HgbMember, load_members
 from nepagn.model.modeldir import HGB_KIND, KERAS_KIND, MANIFEST, sha256_file
 
@@ -117,6 +118,12 @@ class ModelSet:
     @property
     def thresholds(self) -> dict[str, float]:
         return {name: float(value) for name, value in self.manifest["thresholds"].items()}
+
+    @property
+    def decision(self) -> ClassDecision:
+        """How classes and subsets follow from the predictions (nepagn.model.decision); legacy raw-score
+        thresholds for model sets trained before classes were taken from p_agn."""
+        return ClassDecision.from_manifest(self.manifest)
 
     @property
     def calibration(self) -> dict[str, ModelCalibration]:

@@ -47,6 +47,15 @@ def choose_threshold(y_true: np.ndarray, p_agn: np.ndarray, weight_n: float) -> 
     return best
 
 
+def best_balanced_threshold(y: np.ndarray, p: np.ndarray) -> float:
+    """The score threshold maximising balanced accuracy (Youden's J) on the given rows."""
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, thresholds = roc_curve(y, p)
+    best = int(np.argmax(tpr - fpr))
+    return float(min(thresholds[best], 1.0))
+
+
 def summarise(per_fold: pd.DataFrame, by: tuple[str, ...] = ("model",)) -> pd.DataFrame:
     """Mean, standard deviation (ddof=1) and count of every metric over folds (and seeds), per `by` group."""
     present = [name for name in METRIC_NAMES if name in per_fold.columns]

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nepagn.degrade import TARGET_DEPTH_FILE, TARGET_SAMPLE_FILE, TargetPhotometry
 from nepagn.features import FeatureSpec
 from nepagn.model.config import TrainingConfig
 from nepagn.model.metrics import summarise
@@ -39,10 +40,12 @@ from nepagn.schema import LABEL, SOURCE_ID, agn_labels
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-MODELSET_FORMAT = "nepagn-modelset/2"  # 2: calibration/ and the manifest's `calibration` section
+MODELSET_FORMAT = "nepagn-modelset/3"  # 2: calibration/; 3: decision.json (classes from p_agn), degradation
 OOF_FILE = "oof_predictions.parquet"
 INNER_FILE = "inner_predictions.parquet"
-BASELINE_OOF_FILE = "baseline_hgb_oof.parquet"  # the HGB baseline on the same outer folds, threshold 0.5
+BASELINE_OOF_FILE = "baseline_hgb_oof.parquet"
+OOF_DEGRADED_FILE = "oof_degraded_predictions.parquet"  # outer folds scored as degraded copies (with a target)
+DECISION_FILE = "decision.json"  # the HGB baseline on the same outer folds, threshold 0.5
 KERAS_KIND = "keras"
 HGB_KIND = "hgb"
 MEMBER_DIRS = {KERAS_KIND: "networks", HGB_KIND: "estimators"}
@@ -103,10 +106,13 @@ def write_modeldir(
     progress: bool = True,
     baseline: bool = True,
     command: str | None = None,
+    target: TargetPhotometry | None = None,
+    copies: int = 0,
 ) -> Path:
     """Write every output of a CV run atomically into `out_dir`; returns out_dir.
 
     `baseline=False` skips the HGB baseline (for model sets trained only to classify, not to be compared).
+    `target`, `copies`: the target photometry the models trained on degraded copies of (saved with the set).
     """
     out_dir = Path(out_dir)
     partial = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}")
@@ -116,7 +122,7 @@ def write_modeldir(
     try:
         _write_contents(
             partial, rows, results, fold_table, tasks, protocol, training, spec, folds, seeds, wall_seconds, baseline,
-            command,
+            command, target, copies,
         )
         partial.rename(out_dir)
     except BaseException:
@@ -127,7 +133,8 @@ def write_modeldir(
 
 
 def _write_contents(
-    root, rows, results, fold_table, tasks, protocol, training, spec, folds, seeds, wall_seconds, baseline, command
+    root, rows, results, fold_table, tasks, protocol, training, spec, folds, seeds, wall_seconds, baseline, command,
+    target, copies,
 ):
     from nepagn.baselines import hgb_cross_validation
     from nepagn.calibration import fit_model_set_calibrators
@@ -144,7 +151,7 @@ def _write_contents(
         ignore_index=True,
     ).to_parquet(root / "folds.parquet", index=False)
 
-    oof, inner, metric_rows, members = [], [], [], []
+    oof, inner, oof_degraded, metric_rows, members = [], [], [], [], []
     model_configs = {task.name: task.config() for task in tasks}
     for result in results:
         kind = result["kind"]
@@ -198,19 +205,8 @@ def _write_contents(
                 }
             )
         )
-        inner_rows = result["inner_rows"]
-        inner.append(
-            pd.DataFrame(
-                {
-                    SOURCE_ID: source_ids[inner_rows],
-                    "model": result["model"],
-                    "fold": result["fold"],
-                    "seed": result["seed"],
-                    "y_true": y[inner_rows],
-                    "p_agn": result["p_inner"],
-                }
-            )
-        )
+        inner.append(_held_out_frame(result, "inner", source_ids, y))
+        oof_degraded.append(_held_out_frame(result, "outer_degraded", source_ids, y))
         metric_rows.append(
             {
                 "model": result["model"],
@@ -232,6 +228,9 @@ def _write_contents(
         held_out = pd.concat(inner, ignore_index=True)
         held_out.to_parquet(root / INNER_FILE, index=False)
     calibration = fit_model_set_calibrators(root, held_out, list(model_configs), protocol)
+    if target is not None:
+        pd.concat(oof_degraded, ignore_index=True).to_parquet(root / OOF_DEGRADED_FILE, index=False)
+        target.save(root)
     write_domain(root, rows, spec.bands)
     per_fold = pd.DataFrame(metric_rows)
     per_fold.to_csv(root / "metrics.csv", index=False)
@@ -282,6 +281,7 @@ def _write_contents(
             "wall_seconds": wall_seconds,
             "command": command,
             "network_seconds_total": float(sum(r["seconds"] for r in results)),
+            "degradation": degradation_record(target, copies),
             "versions": _versions(),
         },
     )
@@ -300,6 +300,7 @@ def _write_contents(
         ) + (HGBC_THRESHOLD_NOTE if HGB_KIND in kinds.values() else ""),
         "thresholds": thresholds,
         "calibration": calibration,
+        "degradation": degradation_record(target, copies),
         "members": members,
         "model_configs": model_configs,
         "training": training.to_dict(),
@@ -308,6 +309,65 @@ def _write_contents(
     }
     manifest["model_set_id"] = hashlib.sha256(canonical_json(manifest).encode()).hexdigest()
     _write_json(root / MANIFEST, manifest)
+    _add_decision_rule(root, manifest, target, oof_frame)
+
+
+def _held_out_frame(result: dict[str, Any], name: str, source_ids: np.ndarray, y: np.ndarray) -> pd.DataFrame:
+    """One member's held-out predictions `name` (inner, outer_degraded) with the copy each was made on."""
+    rows = result[f"{name}_rows"]
+    return pd.DataFrame({SOURCE_ID: source_ids[rows], "model": result["model"], "fold": result["fold"],
+                         "seed": result["seed"], "copy": result[f"{name}_copy"], "y_true": y[rows],
+                         "p_agn": result[f"p_{name}"]})
+
+
+def degradation_record(target: TargetPhotometry | None, copies: int) -> dict[str, Any]:
+    """What the models trained on: the labelled photometry, or degraded copies of it for a named target."""
+    if target is None:
+        return {"applied": False, "note": "trained on the labelled photometry as it is (no target catalogue given)"}
+    return {"applied": True, "copies": copies, "target": target.description, "target_rows": target.n_rows,
+            "files": [TARGET_DEPTH_FILE, TARGET_SAMPLE_FILE],
+            "method": "labelled rows dimmed to the brightness of random target rows, noise and detection limit of "
+                      "the target per band (nepagn.degrade)"}
+
+
+def _add_decision_rule(root: Path, manifest: dict[str, Any], target: TargetPhotometry | None,
+                       oof_frame: pd.DataFrame) -> None:
+    """Estimate the subset cuts on a label-free reference sample, write decision.json, re-seal the manifest."""
+    from nepagn.model.decision import DecisionRule
+
+    if target is not None:
+        from nepagn.model.inference import ModelSet
+
+        model_set = ModelSet.load(root)
+        predictions = model_set.predict(target.sample)
+        p_mean = predictions[[f"p_agn_{name}" for name in model_set.names]].mean(axis=1).to_numpy()
+        estimated_on = (f"the model set's calibrated probabilities on {len(target.sample)} random rows of the "
+                        f"target ({target.description})")
+    else:
+        p_mean = _held_out_consensus(root, oof_frame, manifest)
+        estimated_on = ("the labelled rows' out-of-fold probabilities (each model's held-out scores, calibrated, "
+                        "averaged over seeds and models); no target catalogue was given")
+    rule = DecisionRule.fit(p_mean, estimated_on)
+    _write_json(root / DECISION_FILE, rule.to_dict())
+    manifest.pop("model_set_id")
+    manifest["decision"] = rule.to_dict()
+    manifest["file_hashes"][DECISION_FILE] = sha256_file(root / DECISION_FILE)
+    manifest["model_set_id"] = hashlib.sha256(canonical_json(manifest).encode()).hexdigest()
+    _write_json(root / MANIFEST, manifest)
+
+
+def _held_out_consensus(root: Path, oof_frame: pd.DataFrame, manifest: dict[str, Any]) -> np.ndarray:
+    """Per labelled row, the mean over models of its calibrated out-of-fold probability (mean over seeds)."""
+    from nepagn.calibration import Calibrator, manifest_calibration
+
+    per_model = []
+    for name, item in manifest_calibration(manifest).items():
+        rows = oof_frame[oof_frame["model"] == name]
+        p = rows["p_agn"].to_numpy(dtype=np.float64)
+        if item.calibrated:
+            p = Calibrator.from_json((root / item.file).read_text()).transform(p)
+        per_model.append(pd.Series(p, index=rows[SOURCE_ID].to_numpy()).groupby(level=0).mean())
+    return pd.concat(per_model, axis=1).mean(axis=1).to_numpy()
 
 
 def _versions() -> dict[str, str]:

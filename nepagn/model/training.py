@@ -27,18 +27,21 @@ import numpy as np
 import pandas as pd
 
 from nepagn.bands import Band, get_bands, load_registry
+from nepagn.degrade import TargetPhotometry
 from nepagn.errors import InputError, NepagnError
 from nepagn.features import FeatureSpec
 from nepagn.model.config import ModelConfig, TrainingConfig, load_model_config, load_training_config
 from nepagn.model.cv import inner_split, network_seed, stratified_folds
 from nepagn.model.hgb_training import HGB_MODELS, HgbTask, train_hgb_one
-from nepagn.model.metrics import choose_threshold, classification_metrics
+from nepagn.model.metrics import best_balanced_threshold, classification_metrics
 from nepagn.model.modeldir import KERAS_KIND
+from nepagn.model.training_data import TrainingData
 from nepagn.schema import LABEL, LABEL_AGN, LABEL_SFG, SOURCE_ID, agn_labels
 
 log = logging.getLogger(__name__)
 
 PROTOCOLS = ("paper", "strict")
+DEFAULT_COPIES = 10  # degraded copies per labelled row when a target is given
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class TrainingTask:
     training: TrainingConfig
     spec: dict[str, Any]
     max_epochs: int | None
+    copies: int = 0  # degraded copies per labelled row (nepagn.degrade); 0: train on the labelled photometry
 
     @property
     def key(self) -> str:
@@ -96,8 +100,16 @@ def default_bands(frame: pd.DataFrame) -> tuple[Band, ...]:
     return bands
 
 
-def train_one(task: TrainingTask, labelled: pd.DataFrame, folds: np.ndarray) -> dict[str, Any]:
-    """Train and score one network (runs inside a Dask task); returns everything MODELDIR stores for it."""
+def train_one(
+    task: TrainingTask, labelled: pd.DataFrame, folds: np.ndarray, target: TargetPhotometry | None = None
+) -> dict[str, Any]:
+    """Train and score one network (runs inside a Dask task); returns everything MODELDIR stores for it.
+
+    With `target` and task.copies > 0 the network fits, is monitored (Eq. 3) and chooses its threshold on
+    degraded copies (nepagn.degrade) of its fit and monitor rows; the outer fold is scored both as it is
+    and as degraded copies. The split into fit / monitor / outer rows is made on the labelled rows first,
+    so all copies of a source stay on one side.
+    """
     _bound_threads()
     import keras
 
@@ -109,33 +121,30 @@ def train_one(task: TrainingTask, labelled: pd.DataFrame, folds: np.ndarray) -> 
         fit_rows, monitor_rows = inner_split(train, y[train], task.training.inner_fraction, seed)
     else:
         fit_rows, monitor_rows = train, outer
-    spec = FeatureSpec.from_dict(task.spec).fit(labelled.iloc[fit_rows])
-    x_all = spec.transform(labelled)
+    data = TrainingData.make(labelled, y, target, task.copies, seed)
+    fit, monitor = data.rows(fit_rows), data.rows(monitor_rows)
+    spec = FeatureSpec.from_dict(task.spec).fit(data.frame.iloc[fit])
+    x_all = spec.transform(data.frame)
     from nepagn.model.loop import fit_network
 
     result = fit_network(
-        x_all[fit_rows],
-        y[fit_rows],
-        x_all[monitor_rows],
-        y[monitor_rows],
-        task.model,
-        task.training,
-        seed=seed,
-        max_epochs=task.max_epochs,
+        x_all[fit], data.y[fit], x_all[monitor], data.y[monitor], task.model, task.training,
+        seed=seed, max_epochs=task.max_epochs,
     )
-    p_monitor = _predict(result.model, x_all[monitor_rows])
-    threshold = choose_threshold(y[monitor_rows], p_monitor, task.model.weight_n) if task.protocol == "strict" else 0.5
-    p_outer = _predict(result.model, x_all[outer])
+    p_monitor = _predict(result.model, x_all[monitor])
+    threshold = best_balanced_threshold(data.y[monitor], p_monitor) if task.protocol == "strict" else 0.5
+    p_outer = _predict(result.model, spec.transform(labelled.iloc[outer]))
+    degraded_outer = data.rows(outer) if data.degraded else np.empty(0, dtype=np.int64)
+    p_outer_degraded = _predict(result.model, x_all[degraded_outer]) if data.degraded else np.empty(0)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.keras"
         result.model.save(path)
         model_bytes = path.read_bytes()
     keras.backend.clear_session()
-    inner_rows = monitor_rows if task.protocol == "strict" else np.empty(0, dtype=np.int64)
-    p_inner = p_monitor if task.protocol == "strict" else np.empty(0, dtype=np.float64)
+    strict = task.protocol == "strict"
     roles = np.full(len(labelled), "train", dtype=object)
     roles[outer] = "validation"
-    if task.protocol == "strict":
+    if strict:
         roles[monitor_rows] = "inner_monitor"
     return {
         "key": task.key,
@@ -154,18 +163,21 @@ def train_one(task: TrainingTask, labelled: pd.DataFrame, folds: np.ndarray) -> 
         "seconds": result.seconds,
         "outer_rows": outer,
         "p_outer": p_outer,
-        "inner_rows": inner_rows,
-        "p_inner": p_inner,
+        **data.held_out("inner", monitor if strict else np.empty(0, dtype=np.int64),
+                        p_monitor if strict else np.empty(0)),
+        **data.held_out("outer_degraded", degraded_outer, p_outer_degraded),
         "roles": roles,
         "metrics": classification_metrics(y[outer], p_outer, threshold),
     }
 
 
-def run_task(task: TrainingTask | HgbTask, labelled: pd.DataFrame, folds: np.ndarray) -> dict[str, Any]:
+def run_task(
+    task: TrainingTask | HgbTask, labelled: pd.DataFrame, folds: np.ndarray, target: TargetPhotometry | None = None
+) -> dict[str, Any]:
     """Train one task of either kind (a network, or an HGBC fold) inside a Dask task."""
     if isinstance(task, HgbTask):
-        return train_hgb_one(task, labelled, folds)
-    return train_one(task, labelled, folds)
+        return train_hgb_one(task, labelled, folds, target)
+    return train_one(task, labelled, folds, target)
 
 
 def _predict(model, x: np.ndarray) -> np.ndarray:
@@ -193,13 +205,17 @@ def make_tasks(
     training: TrainingConfig,
     spec: FeatureSpec,
     max_epochs: int | None,
+    copies: int = 0,
 ) -> list[TrainingTask | HgbTask]:
-    """All (model, fold, seed) tasks of a run, in a deterministic order; HGBC fits the recipe of that name."""
+    """All (model, fold, seed) tasks of a run, in a deterministic order; HGBC fits the recipe of that name.
+
+    copies: degraded copies per labelled row each task trains on (needs a target at run time; 0: none).
+    """
     configs = [m if isinstance(m, ModelConfig) or m in HGB_MODELS else load_model_config(m) for m in models]
     band_ids = tuple(band.id for band in spec.bands)
     return [
-        HgbTask(cfg, fold, int(seed), protocol, band_ids) if isinstance(cfg, str)
-        else TrainingTask(cfg, fold, int(seed), protocol, training, spec.to_dict(), max_epochs)
+        HgbTask(cfg, fold, int(seed), protocol, band_ids, copies) if isinstance(cfg, str)
+        else TrainingTask(cfg, fold, int(seed), protocol, training, spec.to_dict(), max_epochs, copies)
         for seed in seeds
         for cfg in configs
         for fold in range(n_folds)
@@ -221,6 +237,8 @@ def train_model_set(
     feature_options: dict[str, Any] | None = None,
     baseline: bool = True,
     command: str | None = None,
+    target: TargetPhotometry | None = None,
+    copies: int = DEFAULT_COPIES,
 ) -> Path:
     """K-fold CV of `models` over `seeds` on the labelled rows of `labelled`; writes and returns MODELDIR.
 
@@ -228,6 +246,9 @@ def train_model_set(
     process when client is None. MODELDIR appears only once complete (written beside it, then renamed).
     `baseline=False` skips the HGB baseline on the same folds (build-catalogue's quick training does not need it).
     `command`, the command line that asked for the run, is recorded in run.json.
+    `target`: the photometric depth of the catalogue the models are for (nepagn.degrade); every model then
+    trains, stops, chooses its threshold and is calibrated on `copies` degraded copies per labelled row,
+    and the target's sample sets the decision subsets. None: the labelled photometry as it is.
     """
     from nepagn.model.modeldir import write_modeldir
 
@@ -251,7 +272,12 @@ def train_model_set(
     options = {**training.features, **(feature_options or {})}
     spec = FeatureSpec(bands=band_list, **options)
     fold_table = {int(seed): stratified_folds(y, folds, int(seed)) for seed in seeds}
-    tasks = make_tasks(models, folds, seeds, protocol, training, spec, max_epochs)
+    copies = int(copies) if target is not None else 0
+    if target is not None and copies < 1:
+        raise NepagnError(f"degraded training needs copies >= 1, not {copies}")
+    if target is not None and tuple(target.band_ids) != tuple(band.id for band in band_list):
+        target = target.for_bands(band_list)
+    tasks = make_tasks(models, folds, seeds, protocol, training, spec, max_epochs, copies)
     log.info(
         "training %d networks (%s protocol, %d folds, seeds %s) on %d labelled rows, %d bands",
         len(tasks),
@@ -262,7 +288,7 @@ def train_model_set(
         len(band_list),
     )
     start = time.perf_counter()
-    results = _run_tasks(tasks, rows, fold_table, client, progress)
+    results = _run_tasks(tasks, rows, fold_table, client, progress, target)
     wall = time.perf_counter() - start
     return write_modeldir(
         out_dir,
@@ -279,10 +305,12 @@ def train_model_set(
         progress=progress,
         baseline=baseline,
         command=command,
+        target=target,
+        copies=copies,
     )
 
 
-def _run_tasks(tasks, rows, fold_table, client, progress: bool) -> list[dict[str, Any]]:
+def _run_tasks(tasks, rows, fold_table, client, progress: bool, target=None) -> list[dict[str, Any]]:
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(tasks), desc="training networks", unit="net", disable=not progress)
@@ -290,16 +318,18 @@ def _run_tasks(tasks, rows, fold_table, client, progress: bool) -> list[dict[str
     try:
         if client is None:
             for task in tasks:
-                results.append(run_task(task, rows, fold_table[task.seed]))
+                results.append(run_task(task, rows, fold_table[task.seed], target))
                 bar.update()
             return results
         from distributed import as_completed
 
         rows_future = client.scatter(rows, broadcast=True)
         fold_futures = {seed: client.scatter(f, broadcast=True) for seed, f in fold_table.items()}
+        target_future = client.scatter(target, broadcast=True) if target is not None else None
         futures = [
             client.submit(
-                run_task, task, rows_future, fold_futures[task.seed], key=f"train-{task.key}-{id(tasks)}", pure=False
+                run_task, task, rows_future, fold_futures[task.seed], target_future,
+                key=f"train-{task.key}-{id(tasks)}", pure=False,
             )
             for task in tasks
         ]

@@ -118,7 +118,8 @@ def build_catalogue(
     digest = config_hash(settings)
     run_id = build_run_id(store.snapshot_id, model_set.model_set_id, digest)
     with_truth = TRUE_CLASS in store.columns
-    columns = catalogue_columns(models, with_std=True, with_truth=with_truth, calibration=model_set.calibration)
+    columns = catalogue_columns(models, with_std=True, with_truth=with_truth, calibration=model_set.calibration,
+                                decision=model_set.decision)
     warn_if_uncalibrated(model_set.calibration, f"build {run_id}")
     domain = domain_provenance(Path(modeldir), model_set.file_hashes, f"build {run_id}")
     log.info("build %s: %d sources in %d partitions, models %s (%s)", run_id, store.num_rows,
@@ -172,7 +173,8 @@ def build_catalogue(
                "partitions": len(store.partitions), **(provenance_extra or {}).get("input", {})},
         column_map=(provenance_extra or {}).get("column_map"),
         models={"modeldir": str(Path(modeldir).resolve()), "names": models,
-                "rule": model_set.rule, "thresholds": model_set.thresholds, "file_sha256": model_set.file_hashes,
+                "rule": model_set.rule, "decision": model_set.decision.record(),
+                "degradation": model_set.degradation, "file_sha256": model_set.file_hashes,
                 "calibration": model_set.calibration_record,
                 "domain": domain,
                 **(provenance_extra or {}).get("models", {})},

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from nepagn.calibration import ModelCalibration
 from nepagn.domain import DOMAIN_FRACTION, IN_LABELLED_DOMAIN, N_BANDS_DETECTED
+from nepagn.model.decision import AGN_COMPLETE, AGN_RELIABLE, ClassDecision
 from nepagn.preprocess import STAR_TEST, STATUS, Z_TYPE, Z_USED
 from nepagn.schema import (
     CORE_COLUMNS,
@@ -56,17 +57,35 @@ def class_column(model: str) -> str:
     return f"class_{model}"
 
 
+def _class_description(model: str, decision: ClassDecision) -> str:
+    if decision.rule is None:
+        return (f"Class from Model {model}: AGN if score_agn_{model} >= the threshold the (older) model set "
+                "recorded, else SFG")
+    cut = decision.rule.p_threshold
+    return f"Class from Model {model}: AGN if p_agn_{model} >= {cut:g} (the more probable class), else SFG"
+
+
+def _subset_description(what: str, decision: ClassDecision, field: str) -> str:
+    if decision.rule is None:
+        return f"AGN subset ({what}); null: the model set predates the subsets (retrain)"
+    cut = getattr(decision.rule, field)
+    where = f"p_agn_mean >= {cut:.4f}" if cut is not None else "empty (no cut reaches it)"
+    return f"AGN subset, {what}: {where}; null if not classified (provenance models.decision)"
+
+
 def _core(name: str) -> Column:
     return next(column for column in CORE_COLUMNS + TRUTH_COLUMNS if column.name == name)
 
 
 def catalogue_columns(
-    models: Sequence[str], with_std: bool, with_truth: bool, calibration: Mapping[str, ModelCalibration]
+    models: Sequence[str], with_std: bool, with_truth: bool, calibration: Mapping[str, ModelCalibration],
+    decision: ClassDecision,
 ) -> tuple[Column, ...]:
     """The catalogue's columns in output order for a model set (names, e.g. A, B, C).
 
     calibration: per model, how the model set calibrates its p_agn (nepagn.calibration.manifest_calibration);
     the p_agn descriptions say it in their first 68 characters, which is what FITS TCOMM keeps.
+    decision: how the model set makes classes and subsets (the class and subset descriptions state it).
     """
     columns = [
         _core(SOURCE_ID),
@@ -93,13 +112,11 @@ def catalogue_columns(
         columns.append(Column(p_agn_column(model), "float64", None, "stat.probability",
                               f"P(AGN) of Model {model}, {item.phrase}: {how}; null if not classified"))
         columns.append(Column(score_agn_column(model), "float64", None, "stat.value",
-                              f"Raw score of Model {model} (mean of its members' outputs, uncalibrated); "
-                              f"class_{model} thresholds it"))
+                              f"Raw score of Model {model} (mean of its members' outputs, uncalibrated)"))
         if with_std:
             columns.append(Column(score_agn_std_column(model), "float64", None, "stat.stdev",
                                   f"Spread (std) of score_agn_{model} over its members (folds/seeds)"))
-        columns.append(Column(class_column(model), "string", None, "src.class",
-                              f"Class from Model {model}: AGN if score_agn_{model} >= its threshold, else SFG"))
+        columns.append(Column(class_column(model), "string", None, "src.class", _class_description(model, decision)))
     columns += [
         Column(N_AGN_VOTES, "Int16", None, "meta.number", f"Number of models (of {len(models)}) voting AGN"),
         Column(CONSENSUS_CLASS, "string", None, "src.class",
@@ -108,6 +125,10 @@ def catalogue_columns(
         Column(P_AGN_MEAN, "float64", None, "stat.probability",
                f"Mean of p_agn_{'/'.join(models)} over the models (as calibrated as they are; the mean "
                "itself is not recalibrated)"),
+        Column(AGN_RELIABLE, "boolean", None, "meta.code",
+               _subset_description("estimated purity >= 90 %", decision, "reliable_threshold")),
+        Column(AGN_COMPLETE, "boolean", None, "meta.code",
+               _subset_description("estimated completeness >= 75 %", decision, "complete_threshold")),
         Column(N_BANDS_DETECTED, "Int16", None, "meta.number",
                "Number of model bands detected (magnitude and error present); null if not classified or "
                "the model set has no domain.json"),

@@ -151,6 +151,14 @@ def prepare_models(
     record_path.unlink(missing_ok=True)
     frame = store.to_dask()
     labelled = frame[~frame[LABEL].isna()].compute()
+    target, copies = None, int(settings.get("copies", 0))
+    if copies > 0:
+        from nepagn.degrade import target_from_store
+        from nepagn.model.training import default_bands
+
+        say(f"Models: training on labelled photometry degraded to the depth of the {store_path} sources to "
+            f"classify ({copies} copies per labelled source)")
+        target = target_from_store(store_path, default_bands(labelled), config.preprocess)
     train_model_set(
         labelled, modeldir, models=tuple(settings["models"]), folds=int(settings["folds"]),
         protocol=str(settings["protocol"]), seeds=tuple(int(s) for s in settings["seeds"]), client=client,
@@ -158,6 +166,8 @@ def prepare_models(
         training=load_training_config(batch_size=settings.get("batch_size")),
         feature_options={"standardise": bool(settings.get("standardise", False))},
         baseline=False,
+        target=target,
+        copies=copies,
     )
     _write_record(record_path, record)
     return modeldir, provenance

@@ -1,21 +1,22 @@
 """Merge a preprocessed partition and the networks' probabilities into public-catalogue rows.
 
 Every input row comes out exactly once; rows the networks did not see (stars, no redshift)
-carry null probabilities and classes. Consensus: votes, majority class, unanimity, mean p_agn.
+carry null probabilities and classes. Consensus: votes, majority class, unanimity, mean p_agn,
+and the named subsets agn_reliable / agn_complete cut on the mean p_agn.
 
-Classes are decided on the raw score (score_agn_<model>, the member mean the threshold was chosen
-on), never on the calibrated p_agn_<model>: an isotonic map is flat over steps, so `p_agn >= t'`
-cannot reproduce `score >= t` exactly, while thresholding the raw score gives the same decision as
-an uncalibrated model set, ties (score == threshold -> AGN) included.
+Classes follow the model set's decision (nepagn.model.decision.ClassDecision): AGN where the
+calibrated p_agn_<model> >= 0.5, so a class and its probability tell one story. Model sets trained
+before that rule keep their recorded raw-score thresholds and have no subsets (null columns).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
+from nepagn.model.decision import ClassDecision
 from nepagn.pipeline.catalogue_schema import (
     CLASS_AGN,
     CLASS_SFG,
@@ -46,7 +47,7 @@ def merge_partition(
     preprocessed: pd.DataFrame,
     predictions: pd.DataFrame | None,
     models: Sequence[str],
-    thresholds: Mapping[str, float],
+    decision: ClassDecision,
     run_id: str,
     model_set_id: str,
     columns: Sequence[Column],
@@ -57,7 +58,7 @@ def merge_partition(
     p_agn_<model>, score_agn_<model> and score_agn_<model>_std, and any further catalogue column, e.g. the
     labelled-domain diagnostics, carried over as they are), or None where no row was classified.
     Every partition gets all of `columns` (nulls where nothing was classified), so all share one
-    schema. thresholds apply to the raw score (module docstring).
+    schema. `decision` makes the classes and subsets (module docstring).
 
     Consensus: votes, majority class (null on ties), unanimity and the mean of the (calibrated)
     probabilities, all null where a model did not classify the row; the mean of calibrated
@@ -87,7 +88,7 @@ def merge_partition(
         if score_agn_std_column(model) in names:
             derived[score_agn_std_column(model)] = scattered(score_agn_std_column(model))
         known = ~np.isnan(score)
-        is_agn = known & (score >= thresholds[model])  # the one decision rule: classes and votes both use it
+        is_agn = known & decision.is_agn(model, p_agn, score)  # the one decision rule: classes and votes both use it
         derived[class_column(model)] = class_labels(known, is_agn)
         probabilities.append(p_agn)
         classified &= known
@@ -105,6 +106,9 @@ def merge_partition(
     derived[CONSENSUS_CLASS] = pd.array(majority, dtype="string")
     derived[UNANIMOUS] = pd.arrays.BooleanArray((votes == 0) | (votes == n_models), ~classified)
     derived[P_AGN_MEAN] = p_mean
+    if decision.has_subsets:
+        for name, flag in decision.rule.subsets(p_mean).items():
+            derived[name] = pd.arrays.BooleanArray(flag, ~classified)
     derived[TRAINING_OBJECT] = (preprocessed[STATUS] == STATUS_LABELLED).to_numpy(dtype=bool)
     derived[RUN_ID] = pd.array([run_id] * n, dtype="string")
     derived[MODEL_SET_ID] = pd.array([model_set_id] * n, dtype="string")

@@ -15,8 +15,11 @@ from typing import Any
 
 from nepagn.calibration import ModelCalibration, calibration_provenance, manifest_calibration
 from nepagn.errors import NepagnError
+from nepagn.model.decision import ClassDecision
 from nepagn.model.modeldir import MANIFEST
 from nepagn.pipeline.provenance import sha256_file
+
+NOT_RECORDED = "not recorded (model set trained before nepagn recorded its training photometry)"
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class ModelSetInfo:
     file_hashes: dict[str, str]
     calibration: dict[str, ModelCalibration]
     calibration_record: dict[str, Any]
+    decision: ClassDecision
+    degradation: dict[str, Any]
 
 
 def read_model_set_info(modeldir: str | Path) -> ModelSetInfo:
@@ -51,6 +56,8 @@ def read_model_set_info(modeldir: str | Path) -> ModelSetInfo:
             file_hashes=dict(manifest["file_hashes"]),
             calibration=manifest_calibration(manifest),
             calibration_record=calibration_provenance(manifest),
+            decision=ClassDecision.from_manifest(manifest),
+            degradation=dict(manifest.get("degradation") or {"applied": False, "note": NOT_RECORDED}),
         )
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise NepagnError(f"{path}: not a valid model-set manifest ({exc})") from exc

@@ -112,9 +112,10 @@ def build_partition(job: PartitionJob) -> dict[str, Any]:
         if model_set.domain is not None:  # older model sets recorded no domain: those columns stay null
             predictions = predictions.join(model_set.domain.diagnose(selected))
     # with_std: ModelSet.predict always gives score_agn_<name>_std (the spread over a model's members)
-    columns = catalogue_columns(models, with_std=True, with_truth=job.with_truth, calibration=model_set.calibration)
+    columns = catalogue_columns(models, with_std=True, with_truth=job.with_truth, calibration=model_set.calibration,
+                                decision=model_set.decision)
     catalogue = merge_partition(
-        prepared, predictions, models, thresholds_of(model_set), job.run_id, job.model_set_id, columns
+        prepared, predictions, models, model_set.decision, job.run_id, job.model_set_id, columns
     )
     if len(catalogue) != len(frame):
         raise RuntimeError(f"partition {job.order}/{job.pixel}: {len(frame)} rows in, {len(catalogue)} out")
@@ -130,14 +131,6 @@ def build_partition(job: PartitionJob) -> dict[str, Any]:
     }
     write_text_atomic(done_record_path(job.done_dir, job.order, job.pixel), json.dumps(record))
     return record
-
-
-def thresholds_of(model_set) -> dict[str, float]:
-    """Per-model decision threshold on the raw score score_agn_<name> (0.5 where the model set gives none)."""
-    thresholds = getattr(model_set, "thresholds", None) or {}
-    if not isinstance(thresholds, dict):
-        return {name: float(thresholds) for name in model_set.names}
-    return {name: float(thresholds.get(name, 0.5)) for name in model_set.names}
 
 
 def _store(path: str) -> Store:

@@ -27,6 +27,7 @@ from nepagn.calibration import calibration_provenance, manifest_calibration, war
 from nepagn.domain import domain_provenance
 from nepagn.errors import NepagnError
 from nepagn.fits_writer import write_fits_table
+from nepagn.model.decision import ClassDecision
 from nepagn.pipeline.catalogue_schema import catalogue_columns
 from nepagn.pipeline.outputs import write_voparquet
 from nepagn.pipeline.partition_task import PartitionJob, read_done_record, run_partition_jobs
@@ -158,7 +159,8 @@ def build_version(
     entries = partition_entries(store, dep_columns, previous, client)
     with_truth = TRUE_CLASS in store.columns
     calibration = manifest_calibration(manifest)
-    columns = catalogue_columns(models, with_std=True, with_truth=with_truth, calibration=calibration)
+    columns = catalogue_columns(models, with_std=True, with_truth=with_truth, calibration=calibration,
+                                decision=ClassDecision.from_manifest(manifest))
     warn_if_uncalibrated(calibration, f"catalogue version {number}")
     domain = domain_provenance(Path(modeldir), manifest["file_hashes"], f"catalogue version {number}")
 
@@ -213,6 +215,8 @@ def build_version(
             column_map=None,
             models={"modeldir": str(Path(modeldir).resolve()), "names": models,
                     "labels_hash": manifest.get("labels_hash"), "calibration": calibration_provenance(manifest),
+                    "decision": ClassDecision.from_manifest(manifest).record(),
+                    "degradation": manifest.get("degradation"),
                     "domain": domain},
             configs={"pipeline": settings}, started_utc=utc_now(),
             execution={"partitions_total": len(wanted), "partitions_computed": [list(k) for k in build.computed],

@@ -1,0 +1,156 @@
+"""The catalogue's decision rule: classes from calibrated probabilities, and the named AGN subsets.
+
+A model's class is the more probable class under its calibrated probability: AGN where
+``p_agn_<model> >= 0.5``. So a class and its probability tell one story, and the class does not
+depend on how a training monitor weighted AGN completeness.
+
+Two named subsets, in the manner of released AGN catalogues (Assef et al. 2018's R90 / C75), are cut
+on the consensus probability ``p_agn_mean`` (the mean of the models' calibrated probabilities):
+
+- ``agn_reliable``: ``p_agn_mean >= t_R``, the lowest cut at which the subset's estimated purity is
+  at least 90 %;
+- ``agn_complete``: ``p_agn_mean >= t_C``, the highest cut at which the subset holds an estimated 75 %
+  of the AGN.
+
+The estimates assume the probabilities are calibrated on the sources they are applied to: the
+expected number of AGN above a cut is the sum of the probabilities above it. They are made, when the
+model set is trained, on a reference sample of probabilities that uses no label: the target
+catalogue's sample (training on degraded photometry, nepagn.degrade) or, without a target, the
+labelled rows' held-out (out-of-fold) calibrated probabilities. The build re-estimates purity and
+completeness on the catalogue itself, per magnitude bin, in its summary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+P_THRESHOLD = 0.5
+RELIABLE_PURITY = 0.90
+COMPLETE_COMPLETENESS = 0.75
+AGN_RELIABLE = "agn_reliable"
+AGN_COMPLETE = "agn_complete"
+CLASS_RULE = "class_<model> = AGN where p_agn_<model> >= 0.5 (the more probable class under the calibrated probability)"
+
+
+def estimated_purity(p: np.ndarray, threshold: float) -> float | None:
+    """Expected AGN fraction among sources with p >= threshold (mean of their probabilities); None if empty."""
+    above = np.asarray(p, dtype=np.float64)[np.asarray(p) >= threshold]
+    return float(above.mean()) if len(above) else None
+
+
+def estimated_completeness(p: np.ndarray, threshold: float) -> float | None:
+    """Expected share of all AGN that have p >= threshold (sum above over the total sum); None if no AGN expected."""
+    p = np.asarray(p, dtype=np.float64)
+    total = p.sum()
+    return float(p[p >= threshold].sum() / total) if total > 0 else None
+
+
+def purity_threshold(p: np.ndarray, purity: float) -> float | None:
+    """The lowest cut t with estimated purity of {p >= t} at least `purity`; None where no cut reaches it."""
+    ordered = np.sort(np.asarray(p, dtype=np.float64)[np.isfinite(p)])[::-1]
+    if len(ordered) == 0:
+        return None
+    running = np.cumsum(ordered) / np.arange(1, len(ordered) + 1)
+    reach = np.flatnonzero(running >= purity)
+    if len(reach) == 0:
+        return None
+    cut = float(ordered[reach[-1]])
+    return cut if estimated_purity(p, cut) >= purity else float(np.nextafter(cut, np.inf))
+
+
+def completeness_threshold(p: np.ndarray, completeness: float) -> float | None:
+    """The highest cut t whose subset {p >= t} holds at least `completeness` of the expected AGN."""
+    ordered = np.sort(np.asarray(p, dtype=np.float64)[np.isfinite(p)])[::-1]
+    total = ordered.sum()
+    if total <= 0:
+        return None
+    k = int(np.searchsorted(np.cumsum(ordered) / total, completeness))
+    return float(ordered[min(k, len(ordered) - 1)])
+
+
+@dataclass(frozen=True)
+class DecisionRule:
+    """The class threshold on calibrated p_agn and the cuts of the named subsets on p_agn_mean."""
+
+    reliable_threshold: float | None
+    complete_threshold: float | None
+    estimated_on: str
+    n_reference: int
+    reference_agn_fraction: float | None
+    p_threshold: float = P_THRESHOLD
+    reliable_purity: float = RELIABLE_PURITY
+    complete_completeness: float = COMPLETE_COMPLETENESS
+
+    @classmethod
+    def fit(cls, p_mean: np.ndarray, estimated_on: str) -> DecisionRule:
+        """Subset cuts estimated from a reference sample of consensus probabilities (no labels used)."""
+        p_mean = np.asarray(p_mean, dtype=np.float64)
+        p_mean = p_mean[np.isfinite(p_mean)]
+        return cls(
+            reliable_threshold=purity_threshold(p_mean, RELIABLE_PURITY),
+            complete_threshold=completeness_threshold(p_mean, COMPLETE_COMPLETENESS),
+            estimated_on=estimated_on,
+            n_reference=len(p_mean),
+            reference_agn_fraction=float(p_mean.mean()) if len(p_mean) else None,
+        )
+
+    def subsets(self, p_mean: np.ndarray) -> dict[str, np.ndarray]:
+        """agn_reliable and agn_complete for consensus probabilities (False where p_mean is NaN or no cut)."""
+        p_mean = np.asarray(p_mean, dtype=np.float64)
+        out = {}
+        for name, cut in ((AGN_RELIABLE, self.reliable_threshold), (AGN_COMPLETE, self.complete_threshold)):
+            out[name] = np.zeros(len(p_mean), dtype=bool) if cut is None else np.nan_to_num(p_mean, nan=-1.0) >= cut
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready record for the manifest and provenance."""
+        return {**asdict(self), "class_rule": CLASS_RULE,
+                "subsets": {AGN_RELIABLE: f"p_agn_mean >= reliable_threshold: estimated purity >= {RELIABLE_PURITY:g}",
+                            AGN_COMPLETE: "p_agn_mean >= complete_threshold: estimated completeness >= "
+                                          f"{COMPLETE_COMPLETENESS:g}"}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DecisionRule:
+        """Inverse of to_dict."""
+        fields = set(cls.__dataclass_fields__)
+        return cls(**{key: value for key, value in data.items() if key in fields})
+
+
+LEGACY_RULE = ("class_<model> = AGN where the raw score score_agn_<model> >= the threshold the model set recorded "
+               "(model sets trained before classes were taken from p_agn); no named subsets")
+
+
+@dataclass(frozen=True)
+class ClassDecision:
+    """How a model set turns predictions into classes and subsets: its DecisionRule, or the legacy raw-score
+    thresholds of model sets trained before the rule existed (those have no subsets)."""
+
+    rule: DecisionRule | None
+    legacy_thresholds: dict[str, float]
+
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, Any]) -> ClassDecision:
+        """The decision recorded in a model-set manifest."""
+        section = manifest.get("decision")
+        thresholds = {name: float(value) for name, value in (manifest.get("thresholds") or {}).items()}
+        return cls(DecisionRule.from_dict(section) if section else None, thresholds)
+
+    @property
+    def has_subsets(self) -> bool:
+        return self.rule is not None
+
+    def is_agn(self, model: str, p_agn: np.ndarray, score: np.ndarray) -> np.ndarray:
+        """True where the model calls the source AGN (False where it did not classify it: NaN inputs)."""
+        if self.rule is not None:
+            return np.nan_to_num(np.asarray(p_agn, dtype=np.float64), nan=-1.0) >= self.rule.p_threshold
+        threshold = self.legacy_thresholds.get(model, 0.5)
+        return np.nan_to_num(np.asarray(score, dtype=np.float64), nan=-np.inf) >= threshold
+
+    def record(self) -> dict[str, Any]:
+        """Provenance: the class rule and the subset cuts (or the legacy thresholds)."""
+        if self.rule is None:
+            return {"class_rule": LEGACY_RULE, "thresholds": self.legacy_thresholds}
+        return self.rule.to_dict()
