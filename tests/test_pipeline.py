@@ -73,8 +73,9 @@ def test_consensus_is_consistent_with_per_model_classes(catalogue, tiny_model_se
     assert (done["unanimous"] == votes.isin([0, 3])).all()
     np.testing.assert_allclose(done["p_agn_mean"], done[[p_agn_column(m) for m in MODELS]].mean(axis=1))
     for m in MODELS:
-        # class and calibrated probability tell one story: AGN exactly where p_agn >= 0.5
-        assert (done[class_column(m)] == np.where(done[p_agn_column(m)] >= 0.5, "AGN", "SFG")).all()
+        # class and calibrated probability tell one story: AGN exactly where p_agn reaches the model's cut
+        cut = rule.class_thresholds[m]
+        assert (done[class_column(m)] == np.where(done[p_agn_column(m)] >= cut, "AGN", "SFG")).all()
         assert done[f"score_agn_{m}_std"].notna().all()
     # the named subsets follow their recorded cuts on p_agn_mean
     for name, cut in (("agn_reliable", rule.reliable_threshold), ("agn_complete", rule.complete_threshold)):

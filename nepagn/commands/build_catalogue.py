@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
             "configs": {"pipeline.toml": config.values, "override": str(args.config) if args.config else None},
         }
         result = build_catalogue(store_path, modeldir, out_dir, client, preprocess_config=preprocess,
-                                 catalogue_name=config.catalogue_name, provenance_extra=extra, progress=progress)
+                                 catalogue_name=config.catalogue_name, provenance_extra=extra, progress=progress,
+                                 summary_band=config.summary_band)
     if not args.quiet:
         from nepagn.pipeline.summary import to_text
 

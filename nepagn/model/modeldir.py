@@ -340,14 +340,14 @@ def _add_decision_rule(root: Path, manifest: dict[str, Any], target: TargetPhoto
 
         model_set = ModelSet.load(root)
         predictions = model_set.predict(target.sample)
-        p_mean = predictions[[f"p_agn_{name}" for name in model_set.names]].mean(axis=1).to_numpy()
+        p_by_model = {name: predictions[f"p_agn_{name}"].to_numpy() for name in model_set.names}
         estimated_on = (f"the model set's calibrated probabilities on {len(target.sample)} random rows of the "
                         f"target ({target.description})")
     else:
-        p_mean = _held_out_consensus(root, oof_frame, manifest)
+        p_by_model = _held_out_probabilities(root, oof_frame, manifest)
         estimated_on = ("the labelled rows' out-of-fold probabilities (each model's held-out scores, calibrated, "
                         "averaged over seeds and models); no target catalogue was given")
-    rule = DecisionRule.fit(p_mean, estimated_on)
+    rule = DecisionRule.fit(p_by_model, estimated_on)
     _write_json(root / DECISION_FILE, rule.to_dict())
     manifest.pop("model_set_id")
     manifest["decision"] = rule.to_dict()
@@ -356,8 +356,8 @@ def _add_decision_rule(root: Path, manifest: dict[str, Any], target: TargetPhoto
     _write_json(root / MANIFEST, manifest)
 
 
-def _held_out_consensus(root: Path, oof_frame: pd.DataFrame, manifest: dict[str, Any]) -> np.ndarray:
-    """Per labelled row, the mean over models of its calibrated out-of-fold probability (mean over seeds)."""
+def _held_out_probabilities(root: Path, oof_frame: pd.DataFrame, manifest: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Per model, every labelled row's calibrated out-of-fold probability (mean over seeds), rows aligned."""
     from nepagn.calibration import Calibrator, manifest_calibration
 
     per_model = []
@@ -366,8 +366,9 @@ def _held_out_consensus(root: Path, oof_frame: pd.DataFrame, manifest: dict[str,
         p = rows["p_agn"].to_numpy(dtype=np.float64)
         if item.calibrated:
             p = Calibrator.from_json((root / item.file).read_text()).transform(p)
-        per_model.append(pd.Series(p, index=rows[SOURCE_ID].to_numpy()).groupby(level=0).mean())
-    return pd.concat(per_model, axis=1).mean(axis=1).to_numpy()
+        per_model.append(pd.Series(p, index=rows[SOURCE_ID].to_numpy(), name=name).groupby(level=0).mean())
+    table = pd.concat(per_model, axis=1)
+    return {name: table[name].to_numpy() for name in table.columns}
 
 
 def _versions() -> dict[str, str]:

@@ -45,6 +45,7 @@ from nepagn.pipeline.provenance import (
     write_text_atomic,
 )
 from nepagn.pipeline.summary import SKY_MAP_ORDER, add_counts, summarise, to_markdown, to_text
+from nepagn.pipeline.truth import complete_summary
 from nepagn.preprocess import PreprocessConfig
 from nepagn.schema import TRUE_CLASS, column_metadata
 from nepagn.store import finalize_store, mark_incomplete, open_store, partition_path
@@ -58,6 +59,7 @@ PROVENANCE_JSON = "provenance.json"
 SUMMARY_STEM = "summary"
 FIGURES_DIR = "figures"
 DONE_DIR = Path(".build") / "done"
+DEFAULT_SUMMARY_BAND = "hsc_i"
 FINAL_OUTPUTS = (CATALOGUE_PARQUET, CATALOGUE_FITS, PROVENANCE_JSON, "summary.txt", "summary.md", "summary.json")
 
 
@@ -100,6 +102,7 @@ def build_catalogue(
     provenance_extra: dict[str, Any] | None = None,
     progress: bool = False,
     limit_partitions: int | None = None,
+    summary_band: str = DEFAULT_SUMMARY_BAND,
 ) -> BuildResult:
     """Classify every source of the store at `store_path` with the model set in `modeldir`; write OUTDIR.
 
@@ -107,6 +110,7 @@ def build_catalogue(
     `limit_partitions`, at most that many partitions are computed and BuildInterrupted is raised if
     others remain (what an interrupted build leaves behind; a rerun resumes).
     provenance_extra: input description (file checksum, column map), training settings, configs.
+    summary_band: registry band id of the summary's per-magnitude-bin tables.
     """
     started = utc_now()
     out_dir = Path(out_dir).resolve()
@@ -114,7 +118,8 @@ def build_catalogue(
     model_set = read_model_set_info(modeldir)
     models = list(model_set.names)
     preprocess_config = preprocess_config or PreprocessConfig()
-    settings = {"preprocess": preprocess_config.to_dict(), "sky_map_order": SKY_MAP_ORDER}
+    settings = {"preprocess": preprocess_config.to_dict(), "sky_map_order": SKY_MAP_ORDER,
+                "summary": {"magnitude_band": summary_band}}
     digest = config_hash(settings)
     run_id = build_run_id(store.snapshot_id, model_set.model_set_id, digest)
     with_truth = TRUE_CLASS in store.columns
@@ -144,7 +149,7 @@ def build_catalogue(
             store_path=str(Path(store.path).resolve()), order=partition.order, pixel=partition.pixel,
             partition_hash=partition_hash, out_root=str(catalogue_root), done_dir=str(done_dir), key=key,
             modeldir=str(Path(modeldir).resolve()), model_set_id=model_set.model_set_id, run_id=run_id,
-            preprocess=preprocess_config.to_dict(), with_truth=with_truth,
+            preprocess=preprocess_config.to_dict(), with_truth=with_truth, summary_band=summary_band,
         ))
     if reused:
         log.info("resuming: %d of %d partitions already built with the same inputs and models",
@@ -164,7 +169,9 @@ def build_catalogue(
     if rows_out != store.num_rows:
         raise NepagnError(f"{out_dir}: {store.num_rows} sources in, {rows_out} rows out; the build is inconsistent")
     counts = add_counts(records[w]["counts"] for w in wanted)
-    summary = summarise(counts, models)
+    summary = complete_summary(summarise(counts, models), store=store, catalogue_root=catalogue_root, wanted=wanted,
+                               models=models, band=summary_band, decision=model_set.decision.record(),
+                               degradation=model_set.degradation)
     provenance = Provenance(
         run_id=run_id,
         model_set_id=model_set.model_set_id,
@@ -236,6 +243,10 @@ def _write_exports(out_dir: Path, wanted, columns, provenance: Provenance, summa
     figures = out_dir / FIGURES_DIR
     agreement_bar_chart(summary, figures / "agreement.png")
     agn_fraction_sky_map(summary, figures / "agn_fraction_map.png")
+    if summary.get("truth"):
+        from nepagn.report.truth_figures import truth_figure
+
+        truth_figure(summary["truth"], figures / "truth_reliability.png")
     write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     write_text_atomic(out_dir / "summary.md", to_markdown(summary) + "\n")
     write_text_atomic(out_dir / "summary.txt", to_text(summary) + "\n")

@@ -61,8 +61,9 @@ def _class_description(model: str, decision: ClassDecision) -> str:
     if decision.rule is None:
         return (f"Class from Model {model}: AGN if score_agn_{model} >= the threshold the (older) model set "
                 "recorded, else SFG")
-    cut = decision.rule.p_threshold
-    return f"Class from Model {model}: AGN if p_agn_{model} >= {cut:g} (the more probable class), else SFG"
+    cut = decision.rule.class_thresholds[model]
+    return (f"Class from Model {model}: AGN if p_agn_{model} >= {cut:.4f} (census cut: classes add up to the "
+            "expected AGN number), else SFG")
 
 
 def _subset_description(what: str, decision: ClassDecision, field: str) -> str:

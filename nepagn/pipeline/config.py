@@ -11,7 +11,7 @@ from nepagn.preprocess import PreprocessConfig
 from nepagn.resources import configs_dir, read_toml
 
 DEFAULT_CONFIG = "pipeline.toml"
-SECTIONS = ("preprocess", "store", "catalogue", "mock", "quick_training")
+SECTIONS = ("preprocess", "store", "catalogue", "summary", "mock", "quick_training")
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,11 @@ class PipelineConfig:
     @property
     def catalogue_name(self) -> str:
         return str(self.values["catalogue"]["name"])
+
+    @property
+    def summary_band(self) -> str:
+        """Registry band id of the summary's per-magnitude-bin tables."""
+        return str(self.values["summary"]["magnitude_band"])
 
     @property
     def mock(self) -> dict[str, Any]:
@@ -58,4 +63,10 @@ def load_pipeline_config(override: str | Path | None = None) -> PipelineConfig:
         config.preprocess  # noqa: B018 - validates the [preprocess] section now, not mid-build
     except ValueError as exc:
         raise NepagnError(f"[preprocess]: {exc}") from exc
+    from nepagn.bands import get_bands
+
+    try:
+        get_bands([config.summary_band])
+    except (KeyError, ValueError, NepagnError) as exc:
+        raise NepagnError(f"[summary] magnitude_band: {exc}") from exc
     return config

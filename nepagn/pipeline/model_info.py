@@ -22,6 +22,11 @@ from nepagn.pipeline.provenance import sha256_file
 NOT_RECORDED = "not recorded (model set trained before nepagn recorded its training photometry)"
 
 
+def degradation_of(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What photometry a model set trained on, as its manifest records it (older sets: not recorded)."""
+    return dict(manifest.get("degradation") or {"applied": False, "note": NOT_RECORDED})
+
+
 @dataclass(frozen=True)
 class ModelSetInfo:
     """Names (e.g. A, B, C), decision thresholds, id, rule, file hashes and calibration of a model set."""
@@ -57,7 +62,7 @@ def read_model_set_info(modeldir: str | Path) -> ModelSetInfo:
             calibration=manifest_calibration(manifest),
             calibration_record=calibration_provenance(manifest),
             decision=ClassDecision.from_manifest(manifest),
-            degradation=dict(manifest.get("degradation") or {"applied": False, "note": NOT_RECORDED}),
+            degradation=degradation_of(manifest),
         )
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise NepagnError(f"{path}: not a valid model-set manifest ({exc})") from exc

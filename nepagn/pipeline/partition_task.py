@@ -47,6 +47,7 @@ class PartitionJob:
     run_id: str
     preprocess: dict[str, Any]
     with_truth: bool
+    summary_band: str | None = None  # registry band id of the summary's magnitude bins (None: no bins)
 
 
 def model_set_for(modeldir: str, model_set_id: str):
@@ -127,10 +128,24 @@ def build_partition(job: PartitionJob) -> dict[str, Any]:
         "path": str(path.relative_to(job.out_root)),  # relative: a moved OUTDIR still resumes
         "sha256": sha256_file(path),
         "rows": len(catalogue),
-        "counts": partition_counts(catalogue, models),
+        "counts": partition_counts(catalogue, models, magnitudes=_summary_magnitudes(prepared, job.summary_band)),
     }
     write_text_atomic(done_record_path(job.done_dir, job.order, job.pixel), json.dumps(record))
     return record
+
+
+def _summary_magnitudes(frame, band_id: str | None):
+    """The summary band's magnitudes of the partition's rows (all NaN where the store lacks the band)."""
+    import numpy as np
+
+    if band_id is None:
+        return None
+    from nepagn.bands import mag_column
+
+    column = mag_column(band_id)
+    if column not in frame:
+        return np.full(len(frame), np.nan)
+    return frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _store(path: str) -> Store:

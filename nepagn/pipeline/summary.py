@@ -1,8 +1,13 @@
 """Summary of a built catalogue: status counts, per-model AGN/SFG counts and fractions (the paper's
-Table 2) and the agreement of the models (Figs. 9-10), as a dict, plain text and Markdown.
+Table 2), the AGN fraction each model's own probabilities estimate (with warnings where the classes
+depart from it), per-magnitude-bin fractions and the named subsets' estimated purity and completeness,
+and the agreement of the models (Figs. 9-10), as a dict, plain text and Markdown.
 
-Counts are taken per partition (`partition_counts`) and added up (`add_counts`), so the whole
-catalogue never has to be in memory at once; `summarise` turns the totals into fractions.
+Counts and probability sums are taken per partition (`partition_counts`) and added up (`add_counts`),
+so the whole catalogue never has to be in memory at once; `summarise` turns the totals into fractions.
+The estimated AGN fraction of a set of sources is the mean of their calibrated probabilities: it is
+right where the probabilities are calibrated on those sources, which training cannot guarantee for
+sources unlike the labelled ones (docs/catalogue.md).
 """
 
 from __future__ import annotations
@@ -16,7 +21,16 @@ import numpy as np
 import pandas as pd
 
 from nepagn.domain import IN_LABELLED_DOMAIN
-from nepagn.pipeline.catalogue_schema import CLASS_AGN, CLASS_SFG, CONSENSUS_CLASS, N_AGN_VOTES, class_column
+from nepagn.model.decision import AGN_COMPLETE, AGN_RELIABLE
+from nepagn.pipeline.catalogue_schema import (
+    CLASS_AGN,
+    CLASS_SFG,
+    CONSENSUS_CLASS,
+    N_AGN_VOTES,
+    P_AGN_MEAN,
+    class_column,
+    p_agn_column,
+)
 from nepagn.preprocess import STAR_TEST, STAR_TEST_NOT_APPLIED, STATUS, STATUS_CLASSIFIED, STATUS_LABELLED, STATUSES
 from nepagn.schema import HEALPIX_29, LABEL
 
@@ -24,6 +38,54 @@ INFERENCE_SET = "inference_set"
 LABELLED_SET = "labelled_set"
 SUBSETS = {INFERENCE_SET: STATUS_CLASSIFIED, LABELLED_SET: STATUS_LABELLED}
 SKY_MAP_ORDER = 8  # HEALPix order of the AGN-fraction map: nside 256, ~0.05 deg2 per pixel
+CONSENSUS = "mean"  # key of the consensus probability p_agn_mean in the probability sums
+NOT_DETECTED = "not detected"
+FRACTION_WARNING = 0.03  # a model's called AGN fraction this far from its own estimate is flagged
+SUBSETS_OF_MEAN = (AGN_RELIABLE, AGN_COMPLETE)
+
+
+def magnitude_bins(magnitudes: np.ndarray) -> np.ndarray:
+    """1-mag bin label of each magnitude ("21-22"), NOT_DETECTED where missing."""
+    mags = np.asarray(magnitudes, dtype=np.float64)
+    low = np.floor(np.nan_to_num(mags, nan=0.0)).astype(np.int64)
+    labels = np.char.add(np.char.add(low.astype(str), "-"), (low + 1).astype(str)).astype(object)
+    labels[~np.isfinite(mags)] = NOT_DETECTED
+    return labels
+
+
+def probability_sums(frame: pd.DataFrame, models: Sequence[str], rows: np.ndarray) -> dict[str, Any]:
+    """Additive sums over the selected rows: per model (and the consensus) sum of p and of p (1 - p), and the
+    named subsets' counts and probability sums."""
+    sums: dict[str, Any] = {}
+    columns = {m: p_agn_column(m) for m in models} | {CONSENSUS: P_AGN_MEAN}
+    for key, column in columns.items():
+        p = frame.loc[rows, column].to_numpy(dtype="float64", na_value=np.nan)
+        p = p[np.isfinite(p)]
+        sums[key] = {"n": int(len(p)), "sum": float(p.sum()), "var": float((p * (1 - p)).sum())}
+    p_mean = frame.loc[rows, P_AGN_MEAN].to_numpy(dtype="float64", na_value=np.nan)
+    for name in SUBSETS_OF_MEAN:
+        if name not in frame:
+            continue
+        flag = frame.loc[rows, name].to_numpy(dtype=bool, na_value=False)
+        sums[name] = {"n": int(flag.sum()), "sum": float(np.nansum(p_mean[flag]))}
+    return sums
+
+
+def binned_counts(frame: pd.DataFrame, models: Sequence[str], rows: np.ndarray, magnitudes: np.ndarray
+                  ) -> dict[str, Any]:
+    """Per 1-mag bin of the summary band: sources, AGN called per model, probability sums, subsets."""
+    labels = magnitude_bins(magnitudes[rows])
+    selected = np.flatnonzero(rows)
+    out: dict[str, Any] = {}
+    for label in np.unique(labels):
+        in_bin = np.zeros(len(frame), dtype=bool)
+        in_bin[selected[labels == label]] = True
+        out[str(label)] = {
+            "n": int(in_bin.sum()),
+            "agn_per_model": {m: int(frame.loc[in_bin, class_column(m)].eq(CLASS_AGN).sum()) for m in models},
+            "probability": probability_sums(frame, models, in_bin),
+        }
+    return out
 
 
 def sky_counts(frame: pd.DataFrame, order: int) -> dict[str, dict[str, int]]:
@@ -44,11 +106,14 @@ def agn_patterns(models: Sequence[str]) -> list[str]:
     return [""] + ["".join(c) for k in range(1, len(models) + 1) for c in combinations(models, k)]
 
 
-def partition_counts(frame: pd.DataFrame, models: Sequence[str], sky_order: int = SKY_MAP_ORDER) -> dict[str, Any]:
-    """Additive integer counts of one catalogue partition, incl. per-HEALPix-pixel counts for the sky map.
+def partition_counts(
+    frame: pd.DataFrame, models: Sequence[str], sky_order: int = SKY_MAP_ORDER, magnitudes: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Additive counts and sums of one catalogue partition, incl. per-HEALPix-pixel counts for the sky map.
 
     Runs once per partition task, so it works on boolean arrays (the set of models voting AGN is
-    counted as a bit code per row), never row by row in Python.
+    counted as a bit code per row), never row by row in Python. magnitudes: the summary band's
+    magnitude of every row (same order), for the per-magnitude-bin table; None: no such table.
     """
     status = frame[STATUS]
     counts: dict[str, Any] = {
@@ -82,7 +147,10 @@ def partition_counts(frame: pd.DataFrame, models: Sequence[str], sky_order: int 
             "domain_known": int(domain_known[classified].sum()),
             "in_labelled_domain": int(in_domain[classified].sum()),
             "agn_per_model_in_domain": {m: int(agn[in_domain[classified], i].sum()) for i, m in enumerate(models)},
+            "probability": probability_sums(frame, models, classified),
         }
+        if magnitudes is not None:
+            counts[subset]["bins"] = binned_counts(frame, models, classified, np.asarray(magnitudes))
     return counts
 
 
@@ -125,7 +193,72 @@ def summarise(counts: dict[str, Any], models: Sequence[str], sky_order: int = SK
         block["agn_fraction_in_domain"] = {
             m: block.get("agn_per_model_in_domain", {}).get(m, 0) / inside if inside else None for m in models
         }
+        if "probability" in block:
+            block["estimates"] = fraction_estimates(block["agn_per_model"], block["probability"], n, models)
+            block["subsets"] = subset_estimates(block["probability"])
+            block["warnings"] = fraction_warnings(block["estimates"], models)
+        for item in block.get("bins", {}).values():
+            item["estimates"] = fraction_estimates(item["agn_per_model"], item["probability"], item["n"], models)
+            item["subsets"] = subset_estimates(item["probability"])
+        if "bins" in block:
+            block["bins"] = dict(sorted(block["bins"].items(), key=lambda kv: _bin_order(kv[0])))
     return summary
+
+
+def _bin_order(label: str) -> float:
+    return float("inf") if label == NOT_DETECTED else float(label.split("-")[0])
+
+
+def fraction_estimates(agn_per_model: dict[str, int], probability: dict[str, Any], n: int,
+                       models: Sequence[str]) -> dict[str, Any]:
+    """Per model: the AGN fraction its classes call, the fraction its calibrated probabilities estimate
+    (their mean) and that estimate's statistical error (sqrt of sum p (1 - p), over n); for the consensus
+    p_agn_mean also the spread of the models' estimates."""
+    out: dict[str, Any] = {}
+    for key in [*models, CONSENSUS]:
+        sums = probability.get(key, {"n": 0})
+        count = sums["n"]
+        out[key] = {
+            "called": agn_per_model[key] / n if key in agn_per_model and n else None,
+            "estimated": sums["sum"] / count if count else None,
+            "stat_error": float(np.sqrt(sums["var"])) / count if count else None,
+        }
+    estimates = [out[m]["estimated"] for m in models if out[m]["estimated"] is not None]
+    out[CONSENSUS]["model_spread"] = float(np.std(estimates, ddof=1)) if len(estimates) > 1 else None
+    return out
+
+
+def subset_estimates(probability: dict[str, Any]) -> dict[str, Any]:
+    """Size, estimated purity (mean p_agn_mean inside) and estimated completeness (its share of the
+    expected AGN, sum of p_agn_mean) of each named subset."""
+    total = probability.get(CONSENSUS, {}).get("sum", 0.0)
+    out = {}
+    for name in SUBSETS_OF_MEAN:
+        if name not in probability:
+            continue
+        item = probability[name]
+        out[name] = {"n": item["n"], "purity": item["sum"] / item["n"] if item["n"] else None,
+                     "completeness": item["sum"] / total if total > 0 else None}
+    return out
+
+
+def fraction_warnings(estimates: dict[str, Any], models: Sequence[str]) -> list[str]:
+    """Plain warnings where a model's classes call an AGN fraction far from what its own probabilities say."""
+    warnings = []
+    for m in models:
+        called, estimated = estimates[m]["called"], estimates[m]["estimated"]
+        if called is None or estimated is None or abs(called - estimated) <= FRACTION_WARNING:
+            continue
+        warnings.append(
+            f"Model {m} calls {_percent(called)} of these sources AGN, but its calibrated probabilities estimate "
+            f"{_percent(estimated)}: its classes are not a census of AGN here (class = the more probable class "
+            "per source, which need not add up to the expected number); quote the estimated fraction."
+        )
+    spread = estimates[CONSENSUS].get("model_spread")
+    if spread is not None and spread > FRACTION_WARNING:
+        warnings.append(f"The models' estimated AGN fractions differ by {_percent(spread)} (std): the estimate is "
+                        "less certain than its statistical error says.")
+    return warnings
 
 
 def _percent(value: float | None) -> str:
@@ -159,9 +292,16 @@ def to_markdown(summary: dict[str, Any]) -> str:
         "| SFG | " + " | ".join(str(table2[m]["SFG"]) for m in models) + f" | {labels['SFG']} |",
         "| Total | " + " | ".join(str(table2[m]["total"]) for m in models) + f" | {labels['AGN'] + labels['SFG']} |",
         "| AGN fraction | " + " | ".join(_percent(table2[m]["agn_fraction"]) for m in models) + " | |",
+        *_estimate_row(summary[INFERENCE_SET], models),
         "",
-        "AGN fraction = AGN / total over the inference set only (labelled sources excluded).",
+        "AGN fraction = AGN / total over the inference set only (labelled sources excluded). Chen et al. 2021 "
+        "(Table 2, the real NEP-Wide catalogue) found 25-34 %.",
         "",
+        *_estimate_lines(summary[INFERENCE_SET], models),
+        *_training_lines(summary.get("model_set")),
+        *_subset_lines(summary[INFERENCE_SET]),
+        *_bin_lines(summary[INFERENCE_SET], models, summary.get("magnitude_band")),
+        *_truth_lines(summary.get("truth"), models),
         *_domain_lines(summary[INFERENCE_SET], models),
         "## Agreement of the models (cf. Figs. 9-10)",
         "",
@@ -186,6 +326,142 @@ def to_markdown(summary: dict[str, Any]) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def _fraction_with_error(item: dict[str, Any]) -> str:
+    if item.get("estimated") is None:
+        return "n/a"
+    return f"{_percent(item['estimated'])} ± {_percent(item['stat_error'])}"
+
+
+def _estimate_row(block: dict[str, Any], models: Sequence[str]) -> list[str]:
+    """The Table 2 row of the AGN fractions the models' calibrated probabilities estimate."""
+    if "estimates" not in block:
+        return []
+    estimates = block["estimates"]
+    return ["| estimated AGN fraction (mean p_agn) | "
+            + " | ".join(_fraction_with_error(estimates[m]) for m in models) + " | |"]
+
+
+def _estimate_lines(block: dict[str, Any], models: Sequence[str]) -> list[str]:
+    """The consensus estimate of the AGN fraction and every warning about the classes' fractions."""
+    if "estimates" not in block:
+        return []
+    consensus = block["estimates"][CONSENSUS]
+    spread = consensus.get("model_spread")
+    lines = [
+        f"Estimated AGN fraction of the inference set (mean of p_agn_mean): **{_fraction_with_error(consensus)}** "
+        "(statistical)" + (f", spread over the models {_percent(spread)}" if spread is not None else "") + ". "
+        "It holds where the probabilities are calibrated for these sources; see docs/catalogue.md for what was "
+        "measured on the mock.",
+        "",
+    ]
+    for warning in block.get("warnings", []):
+        lines += [f"**WARNING**: {warning}", ""]
+    return lines
+
+
+def _training_lines(model_set: dict[str, Any] | None) -> list[str]:
+    """What photometry the model set trained on, so a reader can weigh the classes of faint sources."""
+    if not model_set:
+        return []
+    degradation = model_set.get("degradation") or {}
+    if degradation.get("applied"):
+        text = (f"Models trained on labelled photometry degraded to the depth of {degradation.get('target')} "
+                f"({degradation.get('copies')} copies per labelled source).")
+    else:
+        text = ("**WARNING**: the models trained on the labelled photometry as it is, not degraded to this "
+                "catalogue's depth: on faint, sparsely detected sources their classes extrapolate (on the mock "
+                "such models called 70-90 % of the inference set AGN where the truth is 22 %).")
+    return [text, ""]
+
+
+def _subset_lines(block: dict[str, Any]) -> list[str]:
+    """The named subsets: size, estimated purity and completeness."""
+    subsets = block.get("subsets") or {}
+    if not subsets:
+        return []
+    lines = ["### Named AGN subsets (estimated from the calibrated probabilities)", "",
+             "| subset | sources | estimated purity | estimated completeness |", "|---|---|---|---|"]
+    for name, item in subsets.items():
+        lines.append(f"| {name} | {item['n']} | {_percent(item['purity'])} | {_percent(item['completeness'])} |")
+    return [*lines, ""]
+
+
+def _bin_lines(block: dict[str, Any], models: Sequence[str], band: str | None) -> list[str]:
+    """Per 1-mag bin of the summary band: called and estimated AGN fractions, and the subsets."""
+    bins = block.get("bins")
+    if not bins:
+        return []
+    lines = [
+        f"### Per magnitude bin ({band})",
+        "",
+        "| mag | sources | " + " | ".join(f"called AGN, {m}" for m in models)
+        + " | estimated AGN (p_agn_mean) | agn_reliable: n, est. purity | agn_complete: n, est. completeness |",
+        "|---|---|" + "---|" * (len(models) + 3),
+    ]
+    for label, item in bins.items():
+        est, sub = item["estimates"], item.get("subsets", {})
+        cells = [_percent(est[m]["called"]) for m in models] + [_fraction_with_error(est[CONSENSUS])]
+        for name, key in ((AGN_RELIABLE, "purity"), (AGN_COMPLETE, "completeness")):
+            entry = sub.get(name)
+            cells.append(f"{entry['n']}, {_percent(entry[key])}" if entry else "n/a")
+        lines.append(f"| {label} | {item['n']} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _truth_lines(truth: dict[str, Any] | None, models: Sequence[str]) -> list[str]:
+    """Against the simulation truth (mock catalogues only): what a real catalogue cannot show."""
+    if not truth:
+        return []
+    keys = [*models, CONSENSUS]
+    names = [f"Model {m}" for m in models] + ["consensus (p_agn_mean)"]
+    overall = truth["overall"]
+
+    def row(title: str, metric: str, fmt) -> str:
+        return f"| {title} | " + " | ".join(fmt(overall[k].get(metric)) for k in keys) + " |"
+
+    number = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    lines = [
+        "## Against the simulation truth (mock catalogue: `true_class`)",
+        "",
+        f"True AGN fraction of the inference set: **{_percent(truth['true_agn_fraction'])}** "
+        f"({truth['n']} sources; stars count as not AGN).",
+        "",
+        "| | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(keys),
+        row("called AGN fraction", "called", _percent),
+        row("estimated AGN fraction", "estimated", _percent),
+        row("ROC AUC", "roc_auc", number),
+        row("Brier score", "brier", number),
+        f"| Brier score of the constant true fraction | {number(truth['brier_constant'])} |" + " |" * (len(keys) - 1),
+        row("precision of class AGN", "precision", _percent),
+        row("completeness of class AGN", "completeness", _percent),
+        "",
+    ]
+    subsets = truth.get("subsets") or {}
+    if subsets:
+        lines += ["| subset | sources | true purity | true completeness |", "|---|---|---|---|"]
+        lines += [f"| {name} | {item['n']} | {_percent(item['purity'])} | {_percent(item['completeness'])} |"
+                  for name, item in subsets.items()]
+        lines.append("")
+    if truth.get("bins"):
+        lines += [
+            f"Per magnitude bin ({truth['band']}): true fraction, estimated fraction (p_agn_mean), ROC AUC and "
+            "Brier score of p_agn_mean against the constant, purity/completeness of the subsets.",
+            "",
+            "| mag | sources | true AGN | estimated | ROC AUC | Brier | Brier, constant | agn_reliable purity | "
+            "agn_complete completeness |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for label, item in truth["bins"].items():
+            lines.append(
+                f"| {label} | {item['n']} | {_percent(item['true_agn_fraction'])} | {_percent(item['estimated'])} | "
+                f"{number(item['roc_auc'])} | {number(item['brier'])} | {number(item['brier_constant'])} | "
+                f"{_percent(item['reliable_purity'])} | {_percent(item['complete_completeness'])} |"
+            )
+        lines.append("")
+    return lines
 
 
 def _domain_lines(block: dict[str, Any], models: Sequence[str]) -> list[str]:

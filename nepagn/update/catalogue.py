@@ -29,6 +29,7 @@ from nepagn.errors import NepagnError
 from nepagn.fits_writer import write_fits_table
 from nepagn.model.decision import ClassDecision
 from nepagn.pipeline.catalogue_schema import catalogue_columns
+from nepagn.pipeline.model_info import degradation_of
 from nepagn.pipeline.outputs import write_voparquet
 from nepagn.pipeline.partition_task import PartitionJob, read_done_record, run_partition_jobs
 from nepagn.pipeline.provenance import (
@@ -43,6 +44,7 @@ from nepagn.pipeline.provenance import (
     write_text_atomic,
 )
 from nepagn.pipeline.summary import add_counts, partition_counts, summarise, to_markdown, to_text
+from nepagn.pipeline.truth import complete_summary
 from nepagn.schema import CORE_COLUMNS, HEALPIX_29, SOURCE_ID, TRUE_CLASS, column_metadata
 from nepagn.store import Store, finalize_store, open_store, partition_path
 from nepagn.update.apply_sources import link_or_copy
@@ -187,6 +189,7 @@ def build_version(
                 key=partition_key(entry["dep_hash"], model_set_id, digest, run_id),
                 modeldir=str(Path(modeldir).resolve()), model_set_id=model_set_id, run_id=run_id,
                 preprocess=settings["preprocess"], with_truth=with_truth,
+                summary_band=(settings.get("summary") or {}).get("magnitude_band"),
             ))
         selected = jobs if limit_partitions is None else jobs[:limit_partitions]
         records = run_partition_jobs(client, selected, progress, key_prefix="update-partition")
@@ -207,7 +210,12 @@ def build_version(
         rows_out = sum(entry["rows"] for entry in entries.values())
         if rows_out != store.num_rows:
             raise NepagnError(f"{partial}: {store.num_rows} sources in the store, {rows_out} catalogue rows")
-        summary = summarise(add_counts(entry["counts"] for entry in entries.values()), models)
+        summary = complete_summary(
+            summarise(add_counts(entry["counts"] for entry in entries.values()), models), store=store,
+            catalogue_root=catalogue_root, wanted=wanted, models=models,
+            band=(settings.get("summary") or {}).get("magnitude_band"),
+            decision=ClassDecision.from_manifest(manifest).record(),
+            degradation=degradation_of(manifest))
         provenance = Provenance(
             run_id=run_id, model_set_id=model_set_id, config_hash=digest,
             input={"store": str(Path(final_store_path).resolve()), "snapshot_id": store.snapshot_id,
@@ -216,7 +224,7 @@ def build_version(
             models={"modeldir": str(Path(modeldir).resolve()), "names": models,
                     "labels_hash": manifest.get("labels_hash"), "calibration": calibration_provenance(manifest),
                     "decision": ClassDecision.from_manifest(manifest).record(),
-                    "degradation": manifest.get("degradation"),
+                    "degradation": degradation_of(manifest),
                     "domain": domain},
             configs={"pipeline": settings}, started_utc=utc_now(),
             execution={"partitions_total": len(wanted), "partitions_computed": [list(k) for k in build.computed],
