@@ -9,6 +9,11 @@ Options beyond the paper, all fitted on training rows only (`fit`):
 - ``mask_channel=True``: a third column per band, 1.0 where the magnitude was observed, else 0.0;
 - ``standardise=True``: magnitudes and errors are centred and scaled per band with the mean and
   standard deviation of the observed training values, before missing values are filled.
+- ``colour_channel=True``: a further column per band, the colour from that band to the next redder band
+  the source is detected in (m_band - m_next), centred and scaled per band on the training rows; 0
+  (the training mean) where the band or every redder band is missing. The paper's (1 x 2) kernels see
+  one band at a time, so without it colours, what separates AGN from star-forming galaxies, can only be
+  formed in the dense layers.
 
 A catalogue that lacks some of the spec's band columns gets those bands as missing for every row
 (logged once per call), never a crash: a model trained on 44 bands can still classify a catalogue
@@ -52,6 +57,8 @@ class FeatureSpec:
     standardise: bool = False
     fill_values: tuple[tuple[float, float], ...] | None = None
     scale: tuple[tuple[float, float, float, float], ...] | None = None
+    colour_channel: bool = False
+    colour_scale: tuple[tuple[float, float], ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bands", _resolve_bands(self.bands))
@@ -66,8 +73,8 @@ class FeatureSpec:
 
     @property
     def n_channels(self) -> int:
-        """Columns per band in the input array: magnitude, error (and the observed flag with a mask)."""
-        return 3 if self.mask_channel else 2
+        """Columns per band in the input array: magnitude, error, and the observed flag and colour if asked for."""
+        return 2 + int(self.mask_channel) + int(self.colour_channel)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -75,12 +82,14 @@ class FeatureSpec:
 
     @property
     def needs_fit(self) -> bool:
-        return self.missing == "median" or self.standardise
+        return self.missing == "median" or self.standardise or self.colour_channel
 
     @property
     def is_fitted(self) -> bool:
-        return (self.missing != "median" or self.fill_values is not None) and (
-            not self.standardise or self.scale is not None
+        return (
+            (self.missing != "median" or self.fill_values is not None)
+            and (not self.standardise or self.scale is not None)
+            and (not self.colour_channel or self.colour_scale is not None)
         )
 
     def fit(self, train_frame: pd.DataFrame) -> FeatureSpec:
@@ -104,7 +113,13 @@ class FeatureSpec:
             fill = tuple(
                 (_nanstat(np.nanmedian, mags[:, i]), _nanstat(np.nanmedian, errs[:, i])) for i in range(self.n_bands)
             )
-        return replace(self, fill_values=fill, scale=scale)
+        colour_scale = None
+        if self.colour_channel:
+            colours = next_band_colours(mags)
+            colour_scale = tuple(
+                (_nanstat(np.nanmean, colours[:, i]), _nanstd(colours[:, i])) for i in range(self.n_bands)
+            )
+        return replace(self, fill_values=fill, scale=scale, colour_scale=colour_scale)
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """Float32 array (n, n_bands, n_channels, 1) for the rows of `frame`, in its row order."""
@@ -113,6 +128,7 @@ class FeatureSpec:
                 "this FeatureSpec needs fit(train_frame) before transform (median fill or standardisation)"
             )
         mags, errs = self._raw(frame)
+        raw_mags = mags
         observed = ~np.isnan(mags)
         if self.scale is not None:
             stats = np.asarray(self.scale, dtype=np.float64)
@@ -128,6 +144,10 @@ class FeatureSpec:
         channels = [np.nan_to_num(mags, nan=0.0), np.nan_to_num(errs, nan=0.0)]
         if self.mask_channel:
             channels.append(observed.astype(np.float64))
+        if self.colour_channel:
+            stats = np.asarray(self.colour_scale, dtype=np.float64)
+            colours = (next_band_colours(raw_mags) - stats[:, 0]) / stats[:, 1]
+            channels.append(np.nan_to_num(colours, nan=0.0))
         return np.stack(channels, axis=2)[..., np.newaxis].astype(np.float32)
 
     def observed_magnitudes(self, frame: pd.DataFrame) -> np.ndarray:
@@ -167,6 +187,9 @@ class FeatureSpec:
             "standardise": self.standardise,
             "fill_values": [list(pair) for pair in self.fill_values] if self.fill_values is not None else None,
             "scale": [list(row) for row in self.scale] if self.scale is not None else None,
+            **({"colour_channel": True,
+                "colour_scale": [list(row) for row in self.colour_scale] if self.colour_scale is not None else None}
+               if self.colour_channel else {}),
         }
 
     @classmethod
@@ -174,6 +197,7 @@ class FeatureSpec:
         """Inverse of to_dict."""
         fill = data.get("fill_values")
         scale = data.get("scale")
+        colour_scale = data.get("colour_scale")
         return cls(
             bands=get_bands(data["bands"]),
             missing=data.get("missing", "zero"),
@@ -181,7 +205,23 @@ class FeatureSpec:
             standardise=bool(data.get("standardise", False)),
             fill_values=tuple(tuple(float(v) for v in pair) for pair in fill) if fill is not None else None,
             scale=tuple(tuple(float(v) for v in row) for row in scale) if scale is not None else None,
+            colour_channel=bool(data.get("colour_channel", False)),
+            colour_scale=tuple(tuple(float(v) for v in row) for row in colour_scale) if colour_scale is not None
+            else None,
         )
+
+
+def next_band_colours(mags: np.ndarray) -> np.ndarray:
+    """Per band, m_band - m_next for the next redder band the row detects (NaN where there is none).
+
+    `mags` (n, n_bands) in band order (increasing wavelength), NaN where not detected.
+    """
+    colours = np.full_like(mags, np.nan)
+    following = np.full(len(mags), np.nan)  # the nearest detected magnitude redward of the current band
+    for j in range(mags.shape[1] - 1, -1, -1):
+        colours[:, j] = mags[:, j] - following
+        following = np.where(np.isnan(mags[:, j]), following, mags[:, j])
+    return colours
 
 
 def _as_float_block(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:

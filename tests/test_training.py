@@ -295,3 +295,93 @@ def test_bad_labels_and_existing_output_are_clear_errors(mock, paper_run, tmp_pa
     with pytest.raises(InputError, match="needs >= 3 rows of each class"):
         train_model_set(few, tmp_path / "few", models=("A",), folds=3, max_epochs=2, bands=BANDS, progress=False)
     assert not (tmp_path / "bad").exists() and not (tmp_path / "few").exists()
+
+
+# --- training on degraded copies (a target catalogue's depth) ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def degraded_inputs(mock):
+    """The mock's labelled rows, its target photometry (the rows to classify) and 3-fold assignments."""
+    from nepagn.bands import get_bands
+    from nepagn.degrade import TargetPhotometry
+    from nepagn.preprocess import STATUS, preprocess
+
+    catalogue, labelled = mock
+    rows = preprocess(catalogue)
+    target = TargetPhotometry.fit(rows[rows[STATUS] == "classified"], get_bands(BANDS), "mock seed 3")
+    y = (labelled["label"] == "AGN").to_numpy()
+    return labelled, target, stratified_folds(y, 3, 0)
+
+
+def test_degraded_network_never_fits_or_monitors_copies_of_held_out_sources(degraded_inputs):
+    from nepagn.bands import get_bands
+    from nepagn.features import FeatureSpec
+    from nepagn.model.training import TrainingTask, train_one
+
+    labelled, target, folds = degraded_inputs
+    spec = FeatureSpec(bands=get_bands(BANDS), standardise=True, mask_channel=True, colour_channel=True)
+    task = TrainingTask(load_model_config("A"), 0, 0, "strict", load_training_config(batch_size=64), spec.to_dict(),
+                        max_epochs=2, copies=3)
+    result = train_one(task, labelled, folds, target)
+    outer = np.flatnonzero(folds == 0)
+    monitor = np.flatnonzero(result["roles"] == "inner_monitor")
+    # the monitor (Eq. 3, threshold, calibration) is every copy of the inner rows, and of nothing else
+    assert sorted(result["inner_rows"].tolist()) == sorted(np.repeat(monitor, 3).tolist())
+    assert set(result["inner_copy"]) == {0, 1, 2}
+    assert not set(monitor) & set(outer)
+    # the outer fold is scored as it is and as degraded copies of its own rows only
+    assert len(result["p_outer"]) == len(outer)
+    assert sorted(result["outer_degraded_rows"].tolist()) == sorted(np.repeat(outer, 3).tolist())
+    assert np.isfinite(result["p_outer_degraded"]).all()
+    assert spec.n_channels == 4 and result["spec"]["colour_channel"]
+
+
+def test_training_data_keeps_every_copy_of_a_source_on_one_side(degraded_inputs):
+    from nepagn.model.training_data import TrainingData
+
+    labelled, target, folds = degraded_inputs
+    y = (labelled["label"] == "AGN").to_numpy()
+    data = TrainingData.make(labelled, y, target, copies=4, seed=1)
+    fit, held = data.rows(np.flatnonzero(folds != 0)), data.rows(np.flatnonzero(folds == 0))
+    assert len(fit) + len(held) == 4 * len(labelled)
+    assert not set(data.objects[fit]) & set(data.objects[held])
+    assert (data.y == y[data.objects]).all()
+    plain = TrainingData.make(labelled, y, None, copies=4, seed=1)
+    assert not plain.degraded and (plain.rows(np.arange(5)) == np.arange(5)).all()
+
+
+def test_degraded_hgbc_inner_members_hold_out_whole_sources(degraded_inputs):
+    from nepagn.model.hgb_training import HgbTask, train_hgb_one
+
+    labelled, target, folds = degraded_inputs
+    result = train_hgb_one(HgbTask("HGBC", 1, 0, "strict", BANDS, copies=2), labelled, folds, target)
+    train = np.flatnonzero(folds != 1)
+    # each training source is held out by exactly one inner member, with both its copies
+    counts = pd.Series(result["inner_rows"]).value_counts()
+    assert set(counts.index) == set(train) and (counts == 2).all()
+    assert sorted(result["outer_degraded_rows"].tolist()) == sorted(np.repeat(np.flatnonzero(folds == 1), 2).tolist())
+
+
+def test_model_set_trained_on_a_target_records_it_and_its_decision_rule(degraded_inputs, tmp_path):
+    from nepagn.degrade import TargetPhotometry
+
+    labelled, target, _ = degraded_inputs
+    root = train_model_set(labelled, tmp_path / "m", models=["A"], folds=2, protocol="strict", max_epochs=2,
+                           bands=BANDS, progress=False, baseline=False, target=target, copies=2,
+                           feature_options={"standardise": True})
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["degradation"]["applied"] and manifest["degradation"]["copies"] == 2
+    assert "target_depth.json" in manifest["file_hashes"] and "decision.json" in manifest["file_hashes"]
+    assert TargetPhotometry.load(root).n_rows == target.n_rows
+    oof_degraded = pd.read_parquet(root / "oof_degraded_predictions.parquet")
+    assert len(oof_degraded) == 2 * len(labelled) and set(oof_degraded["copy"]) == {0, 1}
+    inner = pd.read_parquet(root / "inner_predictions.parquet")
+    assert set(inner["copy"]) == {0, 1}  # calibration saw degraded held-out copies
+    decision = manifest["decision"]
+    assert "target" in decision["estimated_on"] and decision["n_reference"] == len(target.sample)
+    # the census cut: on the reference sample, as many AGN called as expected
+    ms = ModelSet.load(root)
+    p = ms.predict(target.sample)["p_agn_A"].to_numpy()
+    cut = ms.decision.rule.class_thresholds["A"]
+    assert abs(int((p >= cut).sum()) - round(p.sum())) <= max(1, int((p == cut).sum()))

@@ -47,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--missing", choices=("zero", "median"), help="missing-band rule (default: zero, the paper's)")
     parser.add_argument("--mask-channel", action="store_true", help="add an observed-flag column per band")
     parser.add_argument("--standardise", action="store_true", help="scale bands with training-fold mean/std")
+    parser.add_argument("--colour-channel", action="store_true",
+                        help="add the colour to the next redder detected band as an input column per band")
     parser.add_argument("--target", type=Path, metavar="STORE",
                         help="the HATS store of the catalogue the models are for: train, stop, threshold and calibrate "
                              "on labelled photometry degraded to the depth and band coverage of its sources to "
@@ -95,7 +97,7 @@ def read_labelled(args: argparse.Namespace) -> pd.DataFrame:
 def run(args: argparse.Namespace) -> int:
     models = [name.strip() for name in args.models.split(",") if name.strip()]
     bands = [band.strip() for band in args.bands.split(",")] if args.bands else None
-    options = {name: True for name in ("mask_channel", "standardise") if getattr(args, name)}
+    options = {name: True for name in ("mask_channel", "standardise", "colour_channel") if getattr(args, name)}
     if args.missing:
         options["missing"] = args.missing
     labelled = read_labelled(args)

@@ -136,7 +136,7 @@ def fit_fold(
     spec = None
     if recipe.kind == "network":
         spec = FeatureSpec(bands=bands, **{k: v for k, v in recipe.features.items() if k in
-                                           ("missing", "mask_channel", "standardise")})
+                                           ("missing", "mask_channel", "standardise", "colour_channel")})
     predictors, members, inner_ids, inner_p, epochs = [], [], [], [], []
     for member, (fit_rows, monitor_rows) in enumerate(splits):
         if recipe.kind == "network":

@@ -53,17 +53,26 @@ def estimated_completeness(p: np.ndarray, threshold: float) -> float | None:
     return float(p[p >= threshold].sum() / total) if total > 0 else None
 
 
+def _cuts(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every distinct value of p as a cut (descending), with the count and probability sum of {p >= cut}."""
+    ordered = np.sort(np.asarray(p, dtype=np.float64)[np.isfinite(p)])[::-1]
+    last_of_tie = np.flatnonzero(np.r_[ordered[1:] != ordered[:-1], True]) if len(ordered) else np.empty(0, int)
+    return ordered[last_of_tie], last_of_tie + 1.0, np.cumsum(ordered)[last_of_tie]
+
+
 def purity_threshold(p: np.ndarray, purity: float) -> float | None:
     """The lowest cut t with estimated purity of {p >= t} at least `purity`; None where no cut reaches it."""
-    ordered = np.sort(np.asarray(p, dtype=np.float64)[np.isfinite(p)])[::-1]
-    if len(ordered) == 0:
+    cuts, counts, sums = _cuts(p)
+    reach = np.flatnonzero(sums / np.maximum(counts, 1) >= purity)
+    return float(cuts[reach[-1]]) if len(reach) else None
+
+
+def completeness_threshold(p: np.ndarray, completeness: float) -> float | None:
+    """The highest cut t whose subset {p >= t} holds at least `completeness` of the expected AGN."""
+    cuts, _, sums = _cuts(p)
+    if len(cuts) == 0 or sums[-1] <= 0:
         return None
-    running = np.cumsum(ordered) / np.arange(1, len(ordered) + 1)
-    reach = np.flatnonzero(running >= purity)
-    if len(reach) == 0:
-        return None
-    cut = float(ordered[reach[-1]])
-    return cut if estimated_purity(p, cut) >= purity else float(np.nextafter(cut, np.inf))
+    return float(cuts[int(np.flatnonzero(sums / sums[-1] >= completeness)[0])])
 
 
 def census_threshold(p: np.ndarray) -> float:
@@ -74,16 +83,6 @@ def census_threshold(p: np.ndarray) -> float:
     ordered = np.sort(np.asarray(p, dtype=np.float64)[np.isfinite(p)])[::-1]
     expected = int(round(float(ordered.sum())))
     return float(ordered[expected - 1]) if expected >= 1 else float("inf")
-
-
-def completeness_threshold(p: np.ndarray, completeness: float) -> float | None:
-    """The highest cut t whose subset {p >= t} holds at least `completeness` of the expected AGN."""
-    ordered = np.sort(np.asarray(p, dtype=np.float64)[np.isfinite(p)])[::-1]
-    total = ordered.sum()
-    if total <= 0:
-        return None
-    k = int(np.searchsorted(np.cumsum(ordered) / total, completeness))
-    return float(ordered[min(k, len(ordered) - 1)])
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,69 @@
+"""The catalogue's decision rule (nepagn.model.decision): census cut, named subsets, legacy model sets."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from nepagn.model.decision import (
+    AGN_COMPLETE,
+    AGN_RELIABLE,
+    ClassDecision,
+    DecisionRule,
+    census_threshold,
+    completeness_threshold,
+    estimated_completeness,
+    estimated_purity,
+    purity_threshold,
+)
+
+
+def test_census_cut_calls_as_many_agn_as_the_probabilities_expect():
+    p = np.array([0.9, 0.8, 0.6, 0.3, 0.2, 0.1, 0.05, 0.05])  # expects 3.0 AGN
+    cut = census_threshold(p)
+    assert cut == 0.6 and int((p >= cut).sum()) == 3
+    rng = np.random.default_rng(0)
+    q = rng.beta(1, 5, 20000)
+    assert abs((q >= census_threshold(q)).mean() - q.mean()) < 1e-3
+    # fewer than one expected AGN: nothing is called AGN
+    assert census_threshold(np.full(10, 0.01)) == float("inf")
+
+
+def test_subset_cuts_reach_their_estimated_purity_and_completeness():
+    p = np.array([0.99, 0.95, 0.92, 0.7, 0.5, 0.4, 0.1, 0.05])
+    reliable = purity_threshold(p, 0.90)
+    assert reliable == 0.92 and estimated_purity(p, reliable) >= 0.90
+    assert estimated_purity(p, 0.7) < 0.90  # one step lower is no longer pure enough
+    complete = completeness_threshold(p, 0.75)
+    assert estimated_completeness(p, complete) >= 0.75
+    assert estimated_completeness(p, np.nextafter(complete, 1.0)) < 0.75  # the highest such cut
+    assert purity_threshold(np.full(5, 0.3), 0.9) is None
+
+
+def test_rule_from_reference_probabilities_and_its_json_round_trip():
+    rng = np.random.default_rng(1)
+    a, b = rng.beta(1, 4, 5000), rng.beta(1, 6, 5000)
+    rule = DecisionRule.fit({"A": a, "B": b}, "a test sample")
+    assert set(rule.class_thresholds) == {"A", "B"} and rule.n_reference == 5000
+    assert abs(rule.reference_agn_fraction - np.mean((a + b) / 2)) < 1e-12
+    back = DecisionRule.from_dict(json.loads(json.dumps(rule.to_dict())))
+    assert back == rule
+    flags = rule.subsets(np.array([0.0, rule.complete_threshold, np.nan, 1.0]))
+    assert flags[AGN_COMPLETE].tolist() == [False, True, False, True]
+    # beta(1, 4) and beta(1, 6) probabilities never average 0.9 above any cut: the reliable subset is empty
+    assert rule.reliable_threshold is None and not flags[AGN_RELIABLE].any()
+    confident = DecisionRule.fit({"A": np.r_[np.full(50, 0.97), np.full(950, 0.02)]}, "confident")
+    assert confident.reliable_threshold == 0.97
+    assert confident.subsets(np.array([0.97, 0.5]))[AGN_RELIABLE].tolist() == [True, False]
+
+
+def test_classes_follow_the_cut_on_p_agn_and_legacy_sets_keep_their_raw_thresholds():
+    rule = DecisionRule({"A": 0.3}, 0.8, 0.2, "x", 10, 0.2)
+    new = ClassDecision.from_manifest({"decision": rule.to_dict(), "thresholds": {"A": 0.9}})
+    p, score = np.array([0.2, 0.3, np.nan]), np.array([0.95, 0.1, np.nan])
+    assert new.is_agn("A", p, score).tolist() == [False, True, False]
+    legacy = ClassDecision.from_manifest({"thresholds": {"A": 0.9}})
+    assert not legacy.has_subsets
+    assert legacy.is_agn("A", p, score).tolist() == [True, False, False]
+    assert "raw score" in legacy.record()["class_rule"]
