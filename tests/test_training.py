@@ -385,3 +385,28 @@ def test_model_set_trained_on_a_target_records_it_and_its_decision_rule(degraded
     p = ms.predict(target.sample)["p_agn_A"].to_numpy()
     cut = ms.decision.rule.class_thresholds["A"]
     assert abs(int((p >= cut).sum()) - round(p.sum())) <= max(1, int((p == cut).sum()))
+
+
+def test_several_networks_per_fold_are_one_ensemble(mock, tmp_path):
+    """--networks 2: two differently initialised networks per fold, stored as members; their mean is the fold's
+    out-of-fold score and the model set's ensemble."""
+    import keras
+
+    from nepagn.features import FeatureSpec
+
+    _, labelled = mock
+    root = train_model_set(labelled, tmp_path / "m", models=["A"], folds=2, protocol="strict", max_epochs=2,
+                           bands=BANDS, progress=False, baseline=False, networks=2,
+                           feature_options={"standardise": True})
+    manifest = json.loads((root / "manifest.json").read_text())
+    fold0 = [m for m in manifest["members"] if m["fold"] == 0]
+    assert len(manifest["members"]) == 4 and sorted(m["restart"] for m in fold0) == [0, 1]
+    spec = FeatureSpec.from_dict(json.loads((root / fold0[0]["feature_spec"]).read_text()))
+    oof = pd.read_parquet(root / "oof_predictions.parquet")
+    rows = oof[oof["fold"] == 0]
+    x = spec.transform(labelled.set_index("source_id").loc[rows["source_id"]].reset_index())
+    scores = [np.asarray(keras.models.load_model(root / m["path"], compile=False)(x, training=False)).ravel()
+              for m in fold0]
+    assert not np.allclose(scores[0], scores[1])  # different initialisations
+    np.testing.assert_allclose(rows["p_agn"].to_numpy(), np.mean(scores, axis=0), rtol=1e-5, atol=1e-6)
+    assert len(ModelSet.load(root)._members["A"]) == 4

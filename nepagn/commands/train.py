@@ -53,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the HATS store of the catalogue the models are for: train, stop, threshold and calibrate "
                              "on labelled photometry degraded to the depth and band coverage of its sources to "
                              "classify (docs/training.md); default: the labelled photometry as it is")
+    parser.add_argument("--networks", type=int, default=1,
+                        help="networks per (model, fold, seed), differently initialised; their mean is the model's "
+                             "prediction (default %(default)s)")
     parser.add_argument("--copies", type=int, default=DEFAULT_COPIES,
                         help="with --target: degraded copies per labelled row (default %(default)s)")
     add_cluster_arguments(parser)
@@ -127,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
             command=args.command_line,
             target=target,
             copies=args.copies,
+            networks=args.networks,
         )
     manifest = json.loads((modeldir / MANIFEST).read_text())
     print(f"wrote {modeldir} (model set {manifest['model_set_id'][:12]})")

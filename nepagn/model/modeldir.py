@@ -55,7 +55,8 @@ HGBC_THRESHOLD_NOTE = (
 )
 HGB_MEMBER_NOTE = "; an HGBC member is the mean P(AGN) of its fold's inner-fold gradient-boosting estimators"
 FOLD_ENSEMBLE_RULE = (
-    "fold-ensemble: score_agn = mean network output over the {n} networks (folds x seeds) of each model; "
+    "fold-ensemble: score_agn = mean network output over the {n} networks (folds x seeds x networks per fold) of "
+    "each model; "
     "p_agn = the model's calibrator applied to score_agn"
 )
 
@@ -166,11 +167,15 @@ def _write_contents(
             member.update(path=str((net_dir / MEMBERS_FILE).relative_to(root)),
                           inputs=str((net_dir / INPUTS_FILE).relative_to(root)))
         else:
-            (net_dir / "model.keras").write_bytes(result["model_bytes"])
             _write_json(net_dir / "feature_spec.json", result["spec"])
-            pd.DataFrame(result["history"]).to_csv(net_dir / "history.csv", index=False)
-            member.update(path=str((net_dir / "model.keras").relative_to(root)),
-                          feature_spec=str((net_dir / "feature_spec.json").relative_to(root)))
+            spec_path = str((net_dir / "feature_spec.json").relative_to(root))
+            network_members = []
+            for restart, network in enumerate(result.get("networks") or [result]):
+                suffix = "" if restart == 0 else f"_r{restart}"
+                (net_dir / f"model{suffix}.keras").write_bytes(network["model_bytes"])
+                pd.DataFrame(network["history"]).to_csv(net_dir / f"history{suffix}.csv", index=False)
+                network_members.append({**member, "restart": restart, "feature_spec": spec_path,
+                                        "path": str((net_dir / f"model{suffix}.keras").relative_to(root))})
         _write_json(
             net_dir / "config.json",
             {
@@ -185,6 +190,8 @@ def _write_contents(
                 "epochs_run": result["epochs_run"],
                 "stop_reason": result["stop_reason"],
                 "seconds": result["seconds"],
+                **({"networks": [{k: v for k, v in n.items() if k not in ("model_bytes", "history")}
+                                 for n in result["networks"]]} if result.get("networks") else {}),
             },
         )
         pd.DataFrame({SOURCE_ID: source_ids, "role": result["roles"].astype(str)}).to_parquet(
@@ -220,7 +227,10 @@ def _write_contents(
                 **result["metrics"],
             }
         )
-        members.append({**member, "threshold": result["threshold"]})
+        if kind == HGB_KIND:
+            members.append({**member, "threshold": result["threshold"]})
+        else:
+            members += [{**entry, "threshold": result["threshold"]} for entry in network_members]
     oof_frame = pd.concat(oof, ignore_index=True)
     oof_frame.to_parquet(root / OOF_FILE, index=False)
     held_out = oof_frame

@@ -56,6 +56,7 @@ class TrainingTask:
     spec: dict[str, Any]
     max_epochs: int | None
     copies: int = 0  # degraded copies per labelled row (nepagn.degrade); 0: train on the labelled photometry
+    networks: int = 1  # networks per (model, fold, seed), differently initialised; their mean is the prediction
 
     @property
     def key(self) -> str:
@@ -103,7 +104,8 @@ def default_bands(frame: pd.DataFrame) -> tuple[Band, ...]:
 def train_one(
     task: TrainingTask, labelled: pd.DataFrame, folds: np.ndarray, target: TargetPhotometry | None = None
 ) -> dict[str, Any]:
-    """Train and score one network (runs inside a Dask task); returns everything MODELDIR stores for it.
+    """Train and score one (model, fold, seed): `task.networks` networks, differently initialised, on the same
+    rows, whose mean is the prediction (runs inside a Dask task); returns everything MODELDIR stores for it.
 
     With `target` and task.copies > 0 the network fits, is monitored (Eq. 3) and chooses its threshold on
     degraded copies (nepagn.degrade) of its fit and monitor rows; the outer fold is scored both as it is
@@ -125,22 +127,19 @@ def train_one(
     fit, monitor = data.rows(fit_rows), data.rows(monitor_rows)
     spec = FeatureSpec.from_dict(task.spec).fit(data.frame.iloc[fit])
     x_all = spec.transform(data.frame)
-    from nepagn.model.loop import fit_network
-
-    result = fit_network(
-        x_all[fit], data.y[fit], x_all[monitor], data.y[monitor], task.model, task.training,
-        seed=seed, max_epochs=task.max_epochs,
-    )
-    p_monitor = _predict(result.model, x_all[monitor])
-    threshold = best_balanced_threshold(data.y[monitor], p_monitor) if task.protocol == "strict" else 0.5
-    p_outer = _predict(result.model, spec.transform(labelled.iloc[outer]))
+    x_outer = spec.transform(labelled.iloc[outer])
     degraded_outer = data.rows(outer) if data.degraded else np.empty(0, dtype=np.int64)
-    p_outer_degraded = _predict(result.model, x_all[degraded_outer]) if data.degraded else np.empty(0)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.keras"
-        result.model.save(path)
-        model_bytes = path.read_bytes()
-    keras.backend.clear_session()
+    networks, p_monitor, p_outer, p_outer_degraded = [], [], [], []
+    for restart in range(task.networks):
+        network = _fit_one_network(task, x_all, data.y, fit, monitor, restart_seed(seed, restart))
+        p_monitor.append(_predict(network.model, x_all[monitor]))
+        p_outer.append(_predict(network.model, x_outer))
+        p_outer_degraded.append(_predict(network.model, x_all[degraded_outer]) if data.degraded else np.empty(0))
+        networks.append(network.record())
+        keras.backend.clear_session()
+    # a task's networks are one ensemble: threshold, calibration data and scores are of their mean
+    p_monitor, p_outer, p_outer_degraded = (np.mean(p, axis=0) for p in (p_monitor, p_outer, p_outer_degraded))
+    threshold = best_balanced_threshold(data.y[monitor], p_monitor) if task.protocol == "strict" else 0.5
     strict = task.protocol == "strict"
     roles = np.full(len(labelled), "train", dtype=object)
     roles[outer] = "validation"
@@ -155,12 +154,13 @@ def train_one(
         "network_seed": seed,
         "threshold": float(threshold),
         "spec": spec.to_dict(),
-        "model_bytes": model_bytes,
-        "history": result.history,
-        "best_epoch": result.best_epoch,
-        "epochs_run": result.epochs_run,
-        "stop_reason": result.stop_reason,
-        "seconds": result.seconds,
+        "networks": networks,
+        "model_bytes": networks[0]["model_bytes"],
+        "history": networks[0]["history"],
+        "best_epoch": int(np.median([n["best_epoch"] for n in networks])),
+        "epochs_run": max(n["epochs_run"] for n in networks),
+        "stop_reason": "; ".join(sorted({n["stop_reason"] for n in networks})),
+        "seconds": float(sum(n["seconds"] for n in networks)),
         "outer_rows": outer,
         "p_outer": p_outer,
         **data.held_out("inner", monitor if strict else np.empty(0, dtype=np.int64),
@@ -169,6 +169,40 @@ def train_one(
         "roles": roles,
         "metrics": classification_metrics(y[outer], p_outer, threshold),
     }
+
+
+@dataclass
+class TrainedNetwork:
+    """One fitted network of a task's ensemble and what MODELDIR keeps of it."""
+
+    model: Any
+    seed: int
+    fit: Any  # nepagn.model.loop.FitResult
+
+    def record(self) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "model.keras"
+            self.model.save(path)
+            model_bytes = path.read_bytes()
+        return {"model_bytes": model_bytes, "network_seed": self.seed, "history": self.fit.history,
+                "best_epoch": self.fit.best_epoch, "epochs_run": self.fit.epochs_run,
+                "stop_reason": self.fit.stop_reason, "seconds": self.fit.seconds}
+
+
+def restart_seed(seed: int, restart: int) -> int:
+    """The initialisation seed of network `restart` of a task's ensemble (restart 0 keeps the task's seed)."""
+    if restart == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, restart]).generate_state(1)[0] % (2**31 - 1))
+
+
+def _fit_one_network(task: TrainingTask, x_all: np.ndarray, y: np.ndarray, fit: np.ndarray, monitor: np.ndarray,
+                     seed: int) -> TrainedNetwork:
+    from nepagn.model.loop import fit_network
+
+    result = fit_network(x_all[fit], y[fit], x_all[monitor], y[monitor], task.model, task.training, seed=seed,
+                         max_epochs=task.max_epochs)
+    return TrainedNetwork(result.model, seed, result)
 
 
 def run_task(
@@ -206,16 +240,18 @@ def make_tasks(
     spec: FeatureSpec,
     max_epochs: int | None,
     copies: int = 0,
+    networks: int = 1,
 ) -> list[TrainingTask | HgbTask]:
     """All (model, fold, seed) tasks of a run, in a deterministic order; HGBC fits the recipe of that name.
 
     copies: degraded copies per labelled row each task trains on (needs a target at run time; 0: none).
+    networks: differently initialised networks per network task, averaged (HGBC tasks ignore it).
     """
     configs = [m if isinstance(m, ModelConfig) or m in HGB_MODELS else load_model_config(m) for m in models]
     band_ids = tuple(band.id for band in spec.bands)
     return [
         HgbTask(cfg, fold, int(seed), protocol, band_ids, copies) if isinstance(cfg, str)
-        else TrainingTask(cfg, fold, int(seed), protocol, training, spec.to_dict(), max_epochs, copies)
+        else TrainingTask(cfg, fold, int(seed), protocol, training, spec.to_dict(), max_epochs, copies, networks)
         for seed in seeds
         for cfg in configs
         for fold in range(n_folds)
@@ -239,6 +275,7 @@ def train_model_set(
     command: str | None = None,
     target: TargetPhotometry | None = None,
     copies: int = DEFAULT_COPIES,
+    networks: int = 1,
 ) -> Path:
     """K-fold CV of `models` over `seeds` on the labelled rows of `labelled`; writes and returns MODELDIR.
 
@@ -249,6 +286,8 @@ def train_model_set(
     `target`: the photometric depth of the catalogue the models are for (nepagn.degrade); every model then
     trains, stops, chooses its threshold and is calibrated on `copies` degraded copies per labelled row,
     and the target's sample sets the decision subsets. None: the labelled photometry as it is.
+    `networks`: networks per (model, fold, seed), differently initialised on the same rows; the model's
+    prediction there (out-of-fold scores, threshold, calibration data) is their mean.
     """
     from nepagn.model.modeldir import write_modeldir
 
@@ -277,7 +316,9 @@ def train_model_set(
         raise NepagnError(f"degraded training needs copies >= 1, not {copies}")
     if target is not None and tuple(target.band_ids) != tuple(band.id for band in band_list):
         target = target.for_bands(band_list)
-    tasks = make_tasks(models, folds, seeds, protocol, training, spec, max_epochs, copies)
+    if networks < 1:
+        raise NepagnError(f"networks per fold must be >= 1, not {networks}")
+    tasks = make_tasks(models, folds, seeds, protocol, training, spec, max_epochs, copies, networks)
     log.info(
         "training %d networks (%s protocol, %d folds, seeds %s) on %d labelled rows, %d bands",
         len(tasks),

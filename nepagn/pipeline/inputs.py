@@ -22,6 +22,7 @@ INPUT_STORE = "input_store"
 MOCK_FILE = Path("input") / "mock.parquet"
 QUICK_MODELS = "models_quick"
 MOCK_COLUMN_MAP = "mock.toml"
+FEATURE_KEYS = ("standardise", "mask_channel", "colour_channel")  # [quick_training] switches of the network inputs
 
 Say = Callable[[str], None]
 
@@ -141,7 +142,8 @@ def prepare_models(
         return modeldir, provenance
     say(f"Models: no --models given: training Models {', '.join(settings['models'])} QUICKLY "
         f"({settings['folds']} folds, seeds {settings['seeds']}, at most {settings['max_epochs']} epochs, "
-        f"{settings['protocol']} protocol, mini-batches of {settings.get('batch_size') or 'all'} rows; "
+        f"{settings['protocol']} protocol, mini-batches of {settings.get('batch_size') or 'all'} rows, "
+        f"{settings.get('copies', 0)} degraded copies per labelled source; "
         "see [quick_training] in configs/pipeline.toml). "
         "This is not the paper's training: use `nepagn train` and --models for a catalogue you publish.")
     from nepagn.model.config import load_training_config
@@ -164,10 +166,11 @@ def prepare_models(
         protocol=str(settings["protocol"]), seeds=tuple(int(s) for s in settings["seeds"]), client=client,
         max_epochs=int(settings["max_epochs"]), progress=progress,
         training=load_training_config(batch_size=settings.get("batch_size")),
-        feature_options={"standardise": bool(settings.get("standardise", False))},
+        feature_options={key: bool(settings.get(key, False)) for key in FEATURE_KEYS},
         baseline=False,
         target=target,
         copies=copies,
+        networks=int(settings.get("networks", 1)),
     )
     _write_record(record_path, record)
     return modeldir, provenance

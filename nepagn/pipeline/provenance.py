@@ -21,7 +21,8 @@ import nepagn
 # format version are never reused by a resumed build.
 # 2: p_agn_<model> calibrated, raw score_agn_<model> and score_agn_<model>_std (was p_agn_<model>_std).
 # 3: the labelled-domain columns n_bands_detected, domain_fraction, in_labelled_domain (nepagn.domain).
-CATALOGUE_FORMAT_VERSION = "3"
+# 4: classes cut on the calibrated p_agn (census cut), the subsets agn_reliable and agn_complete.
+CATALOGUE_FORMAT_VERSION = "4"
 
 PROVENANCE_KEY = b"nepagn.provenance"
 VERSIONED_PACKAGES = (
