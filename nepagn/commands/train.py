@@ -12,7 +12,7 @@ import pandas as pd
 from nepagn.bands import get_bands
 from nepagn.cluster import add_cluster_arguments, client_from_args
 from nepagn.errors import NepagnError
-from nepagn.model.config import load_training_config
+from nepagn.model.config import RECIPES, load_training_config, recipe_protocol
 from nepagn.model.modeldir import MANIFEST
 from nepagn.model.training import DEFAULT_COPIES, PROTOCOLS, default_bands, train_model_set
 from nepagn.schema import LABEL
@@ -34,7 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated model names (A, B, C; HGBC: gradient boosting with colours) or TOML "
                              "paths (default A,B,C)")
     parser.add_argument("--folds", type=int, default=10, help="K of the stratified K-fold CV (default 10)")
-    parser.add_argument("--protocol", choices=PROTOCOLS, default="paper", help="paper (default) or strict")
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="catalogue",
+                        help="training recipe: catalogue (default; configs/training_catalogue.toml, strict protocol) "
+                             "or paper (the paper's protocol as written: configs/training.toml, paper protocol)")
+    parser.add_argument("--protocol", choices=PROTOCOLS,
+                        help="paper or strict (default: the recipe's); see docs/training.md")
     parser.add_argument(
         "--seeds", default="1", help="N = seeds 0..N-1 of repeated CV, or a comma list such as 3,7 (default 1)"
     )
@@ -53,9 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the HATS store of the catalogue the models are for: train, stop, threshold and calibrate "
                              "on labelled photometry degraded to the depth and band coverage of its sources to "
                              "classify (docs/training.md); default: the labelled photometry as it is")
-    parser.add_argument("--networks", type=int, default=1,
+    parser.add_argument("--networks", type=int,
                         help="networks per (model, fold, seed), differently initialised; their mean is the model's "
-                             "prediction (default %(default)s)")
+                             "prediction (default: the recipe's)")
     parser.add_argument("--copies", type=int, default=DEFAULT_COPIES,
                         help="with --target: degraded copies per labelled row (default %(default)s)")
     add_cluster_arguments(parser)
@@ -119,14 +123,14 @@ def run(args: argparse.Namespace) -> int:
             args.out,
             models=models,
             folds=args.folds,
-            protocol=args.protocol,
+            protocol=args.protocol or recipe_protocol(args.recipe),
             seeds=parse_seeds(args.seeds),
             client=client,
             max_epochs=args.max_epochs,
             bands=bands,
             progress=True,
             feature_options=options,
-            training=load_training_config(batch_size=args.batch_size),
+            training=load_training_config(recipe=args.recipe, batch_size=args.batch_size),
             command=args.command_line,
             target=target,
             copies=args.copies,

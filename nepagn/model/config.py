@@ -35,6 +35,7 @@ class TrainingConfig:
     batch_size: int = 0
     max_epochs: int = 3000
     inner_fraction: float = 0.1
+    networks: int = 1  # networks per (model, fold, seed), differently initialised; their mean predicts
     features: dict[str, Any] = field(
         default_factory=lambda: {"missing": "zero", "mask_channel": False, "standardise": False}
     )
@@ -62,9 +63,20 @@ def load_model_config(name_or_path: str | Path) -> ModelConfig:
         raise NepagnError(f"{path}: missing key {exc.args[0]!r}") from exc
 
 
-def load_training_config(path: str | Path | None = None, **overrides: Any) -> TrainingConfig:
-    """The training defaults (configs/training.toml, or `path`), with non-None `overrides` applied."""
-    data = read_toml(Path(path) if path else configs_dir() / "training.toml")
+RECIPES = {"catalogue": ("training_catalogue.toml", "strict"), "paper": ("training.toml", "paper")}
+
+
+def recipe_protocol(recipe: str) -> str:
+    """The protocol a named training recipe uses (catalogue: strict; paper: paper)."""
+    return RECIPES[recipe][1]
+
+
+def load_training_config(path: str | Path | None = None, recipe: str = "paper", **overrides: Any) -> TrainingConfig:
+    """A training configuration: the named recipe's TOML (`paper`: configs/training.toml, the literal protocol;
+    `catalogue`: configs/training_catalogue.toml) or `path`, with non-None `overrides` applied."""
+    if recipe not in RECIPES:
+        raise NepagnError(f"unknown training recipe {recipe!r}; expected one of {sorted(RECIPES)}")
+    data = read_toml(Path(path) if path else configs_dir() / RECIPES[recipe][0])
     data.update({key: value for key, value in overrides.items() if value is not None})
     known = set(TrainingConfig.__dataclass_fields__)
     unknown = sorted(set(data) - known)

@@ -275,7 +275,7 @@ def train_model_set(
     command: str | None = None,
     target: TargetPhotometry | None = None,
     copies: int = DEFAULT_COPIES,
-    networks: int = 1,
+    networks: int | None = None,
 ) -> Path:
     """K-fold CV of `models` over `seeds` on the labelled rows of `labelled`; writes and returns MODELDIR.
 
@@ -287,7 +287,7 @@ def train_model_set(
     trains, stops, chooses its threshold and is calibrated on `copies` degraded copies per labelled row,
     and the target's sample sets the decision subsets. None: the labelled photometry as it is.
     `networks`: networks per (model, fold, seed), differently initialised on the same rows; the model's
-    prediction there (out-of-fold scores, threshold, calibration data) is their mean.
+    prediction there (out-of-fold scores, threshold, calibration data) is their mean (None: training.networks).
     """
     from nepagn.model.modeldir import write_modeldir
 
@@ -316,6 +316,7 @@ def train_model_set(
         raise NepagnError(f"degraded training needs copies >= 1, not {copies}")
     if target is not None and tuple(target.band_ids) != tuple(band.id for band in band_list):
         target = target.for_bands(band_list)
+    networks = training.networks if networks is None else int(networks)
     if networks < 1:
         raise NepagnError(f"networks per fold must be >= 1, not {networks}")
     tasks = make_tasks(models, folds, seeds, protocol, training, spec, max_epochs, copies, networks)
