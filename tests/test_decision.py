@@ -21,13 +21,19 @@ from nepagn.model.decision import (
 
 def test_census_cut_calls_as_many_agn_as_the_probabilities_expect():
     p = np.array([0.9, 0.8, 0.6, 0.3, 0.2, 0.1, 0.05, 0.05])  # expects 3.0 AGN
-    cut = census_threshold(p)
-    assert cut == 0.6 and int((p >= cut).sum()) == 3
+    score = p + 0.01
+    cut = census_threshold(p, score)
+    assert cut == 0.61 and int((score >= cut).sum()) == 3
     rng = np.random.default_rng(0)
-    q = rng.beta(1, 5, 20000)
-    assert abs((q >= census_threshold(q)).mean() - q.mean()) < 1e-3
-    # fewer than one expected AGN: nothing is called AGN
-    assert census_threshold(np.full(10, 0.01)) == float("inf")
+    raw = rng.beta(1, 5, 20000)
+    q = np.round(raw, 1)  # a coarse, isotonic-like calibration: many sources share one probability
+    cut = census_threshold(q, raw)
+    assert abs((raw >= cut).mean() - q.mean()) < 1e-3
+    # the ranking is that of the probabilities: every source called AGN is at least as probable as every other
+    assert q[raw >= cut].min() >= q[raw < cut].max()
+    # fewer than half an AGN expected, or every score equal: nothing is called AGN
+    assert census_threshold(np.full(10, 0.01), np.full(10, 0.3)) == float("inf")
+    assert census_threshold(np.full(1000, 0.13), np.full(1000, 0.5)) == float("inf")
 
 
 def test_subset_cuts_reach_their_estimated_purity_and_completeness():
@@ -44,7 +50,7 @@ def test_subset_cuts_reach_their_estimated_purity_and_completeness():
 def test_rule_from_reference_probabilities_and_its_json_round_trip():
     rng = np.random.default_rng(1)
     a, b = rng.beta(1, 4, 5000), rng.beta(1, 6, 5000)
-    rule = DecisionRule.fit({"A": a, "B": b}, "a test sample")
+    rule = DecisionRule.fit({"A": a, "B": b}, {"A": a, "B": b}, "a test sample")
     assert set(rule.class_thresholds) == {"A", "B"} and rule.n_reference == 5000
     assert abs(rule.reference_agn_fraction - np.mean((a + b) / 2)) < 1e-12
     back = DecisionRule.from_dict(json.loads(json.dumps(rule.to_dict())))
@@ -53,7 +59,8 @@ def test_rule_from_reference_probabilities_and_its_json_round_trip():
     assert flags[AGN_COMPLETE].tolist() == [False, True, False, True]
     # beta(1, 4) and beta(1, 6) probabilities never average 0.9 above any cut: the reliable subset is empty
     assert rule.reliable_threshold is None and not flags[AGN_RELIABLE].any()
-    confident = DecisionRule.fit({"A": np.r_[np.full(50, 0.97), np.full(950, 0.02)]}, "confident")
+    sure = np.r_[np.full(50, 0.97), np.full(950, 0.02)]
+    confident = DecisionRule.fit({"A": sure}, {"A": sure}, "confident")
     assert confident.reliable_threshold == 0.97
     assert confident.subsets(np.array([0.97, 0.5]))[AGN_RELIABLE].tolist() == [True, False]
 
@@ -61,8 +68,9 @@ def test_rule_from_reference_probabilities_and_its_json_round_trip():
 def test_classes_follow_the_cut_on_p_agn_and_legacy_sets_keep_their_raw_thresholds():
     rule = DecisionRule({"A": 0.3}, 0.8, 0.2, "x", 10, 0.2)
     new = ClassDecision.from_manifest({"decision": rule.to_dict(), "thresholds": {"A": 0.9}})
-    p, score = np.array([0.2, 0.3, np.nan]), np.array([0.95, 0.1, np.nan])
+    p, score = np.array([0.2, 0.3, np.nan]), np.array([0.25, 0.35, np.nan])
     assert new.is_agn("A", p, score).tolist() == [False, True, False]
+    p, score = np.array([0.2, 0.3, np.nan]), np.array([0.95, 0.1, np.nan])
     legacy = ClassDecision.from_manifest({"thresholds": {"A": 0.9}})
     assert not legacy.has_subsets
     assert legacy.is_agn("A", p, score).tolist() == [True, False, False]

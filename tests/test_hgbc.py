@@ -187,7 +187,7 @@ def test_build_catalogue_writes_hgbc_columns_votes_and_provenance(strict_set, ti
     rule = ModelSet.load(strict_set).decision.rule
     done = catalogue[catalogue["status"].isin(["classified", "labelled"])]
     assert len(done) and done[["p_agn_HGBC", "score_agn_HGBC", "score_agn_HGBC_std"]].notna().all().all()
-    assert (done["class_HGBC"] == np.where(done["p_agn_HGBC"] >= rule.class_thresholds["HGBC"], "AGN", "SFG")).all()
+    assert (done["class_HGBC"] == np.where(done["score_agn_HGBC"] >= rule.class_thresholds["HGBC"], "AGN", "SFG")).all()
     assert (done["class_HGBC"] == "AGN").any() and (done["class_HGBC"] == "SFG").any()
     # HGBC votes like every model of the set: 2 voters here, so a 1-1 split has no consensus class
     votes = (done["class_A"] == "AGN").astype(int) + (done["class_HGBC"] == "AGN").astype(int)

@@ -1,13 +1,15 @@
 """The catalogue's decision rule: classes from calibrated probabilities, and the named AGN subsets.
 
-A model's class is a cut on its calibrated probability, ``class_<model> = AGN where p_agn_<model> >=
-t_<model>``, so a class and its probability tell one story and the class does not depend on how a
-training monitor weighted AGN completeness. The cut is the census cut: the sources most likely to be
-AGN are called AGN, as many as the model's own probabilities expect in the reference sample (the sum
-of p_agn there). The classes then add up to the estimated AGN fraction instead of the far smaller
-number a 0.5 cut gives where most sources are uncertain (on the mock a weak model called 1 % AGN at
-0.5 where it expected 15 % and the truth is 22 %); at the census cut the expected precision and
-completeness of the class are equal.
+A model's class is the census cut: the sources most likely to be AGN are called AGN, as many as the
+model's own calibrated probabilities expect in a reference sample (the sum of p_agn there). Sources
+are ranked by p_agn, and within a step of the isotonic calibrator (many sources share one p_agn) by
+the raw score p_agn is a non-decreasing function of, so the cut is stored on the raw score:
+``class_<model> = AGN where score_agn_<model> >= s_<model>``. A class and its probability tell one
+story (every AGN has p_agn at least that of every SFG), and the class does not depend on how a
+training monitor weighted AGN completeness. The classes then add up to the estimated AGN fraction
+instead of the far smaller number a 0.5 cut gives where most sources are uncertain (on the mock a
+weak model called 1 % AGN at 0.5 where it expected 15 % and the truth is 22 %); at the census cut
+the expected precision and completeness of the class are equal.
 
 Two named subsets, in the manner of released AGN catalogues (Assef et al. 2018's R90 / C75), are cut
 on the consensus probability ``p_agn_mean`` (the mean of the models' calibrated probabilities):
@@ -36,8 +38,9 @@ RELIABLE_PURITY = 0.90
 COMPLETE_COMPLETENESS = 0.75
 AGN_RELIABLE = "agn_reliable"
 AGN_COMPLETE = "agn_complete"
-CLASS_RULE = ("class_<model> = AGN where p_agn_<model> >= class_thresholds[<model>], the census cut: as many sources "
-              "called AGN as the model's probabilities expect in the reference sample (their sum)")
+CLASS_RULE = ("class_<model> = AGN where score_agn_<model> >= class_thresholds[<model>], the census cut: the sources "
+              "ranked by p_agn_<model> (ties by the raw score it is a non-decreasing map of), as many called AGN as "
+              "the model's calibrated probabilities expect in the reference sample (their sum)")
 
 
 def estimated_purity(p: np.ndarray, threshold: float) -> float | None:
@@ -75,19 +78,25 @@ def completeness_threshold(p: np.ndarray, completeness: float) -> float | None:
     return float(cuts[int(np.flatnonzero(sums / sums[-1] >= completeness)[0])])
 
 
-def census_threshold(p: np.ndarray) -> float:
-    """The cut t at which the number of sources with p >= t equals the expected number of AGN, sum(p).
+def census_threshold(p: np.ndarray, score: np.ndarray) -> float:
+    """The raw-score cut s at which the number of sources with score >= s comes closest to the expected number
+    of AGN, the sum of their calibrated probabilities p (p a non-decreasing map of score).
 
-    Returns +inf where fewer than one AGN is expected (nothing is called AGN).
+    Sources with equal scores are all in or all out; returns +inf where calling nobody comes closest.
     """
-    ordered = np.sort(np.asarray(p, dtype=np.float64)[np.isfinite(p)])[::-1]
-    expected = int(round(float(ordered.sum())))
-    return float(ordered[expected - 1]) if expected >= 1 else float("inf")
+    p, score = np.asarray(p, dtype=np.float64), np.asarray(score, dtype=np.float64)
+    ok = np.isfinite(p) & np.isfinite(score)
+    expected = float(p[ok].sum())
+    cuts, counts, _ = _cuts(score[ok])
+    if len(cuts) == 0:
+        return float("inf")
+    best = int(np.argmin(np.abs(counts - expected)))
+    return float(cuts[best]) if abs(counts[best] - expected) < expected else float("inf")
 
 
 @dataclass(frozen=True)
 class DecisionRule:
-    """The per-model class cuts on calibrated p_agn and the cuts of the named subsets on p_agn_mean."""
+    """The per-model class cuts (on the raw score, ranked as p_agn) and the subsets' cuts on p_agn_mean."""
 
     class_thresholds: dict[str, float]
     reliable_threshold: float | None
@@ -99,14 +108,15 @@ class DecisionRule:
     complete_completeness: float = COMPLETE_COMPLETENESS
 
     @classmethod
-    def fit(cls, p_by_model: dict[str, np.ndarray], estimated_on: str) -> DecisionRule:
-        """Cuts estimated from a reference sample of every model's calibrated probabilities (no labels used);
-        the subsets use their mean over the models, p_agn_mean."""
+    def fit(cls, p_by_model: dict[str, np.ndarray], score_by_model: dict[str, np.ndarray],
+            estimated_on: str) -> DecisionRule:
+        """Cuts estimated from a reference sample of every model's calibrated probabilities and raw scores (no
+        labels used); the subsets use the probabilities' mean over the models, p_agn_mean."""
         stacked = np.column_stack([np.asarray(p, dtype=np.float64) for p in p_by_model.values()])
         p_mean = stacked.mean(axis=1)
         p_mean = p_mean[np.isfinite(p_mean)]
         return cls(
-            class_thresholds={name: census_threshold(p) for name, p in p_by_model.items()},
+            class_thresholds={name: census_threshold(p, score_by_model[name]) for name, p in p_by_model.items()},
             reliable_threshold=purity_threshold(p_mean, RELIABLE_PURITY),
             complete_threshold=completeness_threshold(p_mean, COMPLETE_COMPLETENESS),
             estimated_on=estimated_on,
@@ -166,7 +176,8 @@ class ClassDecision:
     def is_agn(self, model: str, p_agn: np.ndarray, score: np.ndarray) -> np.ndarray:
         """True where the model calls the source AGN (False where it did not classify it: NaN inputs)."""
         if self.rule is not None:
-            return np.nan_to_num(np.asarray(p_agn, dtype=np.float64), nan=-1.0) >= self.rule.class_thresholds[model]
+            cut = self.rule.class_thresholds[model]
+            return np.nan_to_num(np.asarray(score, dtype=np.float64), nan=-np.inf) >= cut
         threshold = self.legacy_thresholds.get(model, 0.5)
         return np.nan_to_num(np.asarray(score, dtype=np.float64), nan=-np.inf) >= threshold
 

@@ -351,13 +351,14 @@ def _add_decision_rule(root: Path, manifest: dict[str, Any], target: TargetPhoto
         model_set = ModelSet.load(root)
         predictions = model_set.predict(target.sample)
         p_by_model = {name: predictions[f"p_agn_{name}"].to_numpy() for name in model_set.names}
+        score_by_model = {name: predictions[f"score_agn_{name}"].to_numpy() for name in model_set.names}
         estimated_on = (f"the model set's calibrated probabilities on {len(target.sample)} random rows of the "
                         f"target ({target.description})")
     else:
-        p_by_model = _held_out_probabilities(root, oof_frame, manifest)
+        p_by_model, score_by_model = _held_out_probabilities(root, oof_frame, manifest)
         estimated_on = ("the labelled rows' out-of-fold probabilities (each model's held-out scores, calibrated, "
                         "averaged over seeds and models); no target catalogue was given")
-    rule = DecisionRule.fit(p_by_model, estimated_on)
+    rule = DecisionRule.fit(p_by_model, score_by_model, estimated_on)
     _write_json(root / DECISION_FILE, rule.to_dict())
     manifest.pop("model_set_id")
     manifest["decision"] = rule.to_dict()
@@ -366,19 +367,26 @@ def _add_decision_rule(root: Path, manifest: dict[str, Any], target: TargetPhoto
     _write_json(root / MANIFEST, manifest)
 
 
-def _held_out_probabilities(root: Path, oof_frame: pd.DataFrame, manifest: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Per model, every labelled row's calibrated out-of-fold probability (mean over seeds), rows aligned."""
+def _held_out_probabilities(
+    root: Path, oof_frame: pd.DataFrame, manifest: dict[str, Any]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per model, every labelled row's out-of-fold raw score (mean over seeds) and its calibrated probability,
+    rows aligned across models."""
     from nepagn.calibration import Calibrator, manifest_calibration
 
-    per_model = []
+    scores, probabilities = [], []
     for name, item in manifest_calibration(manifest).items():
         rows = oof_frame[oof_frame["model"] == name]
-        p = rows["p_agn"].to_numpy(dtype=np.float64)
+        score = pd.Series(rows["p_agn"].to_numpy(dtype=np.float64), index=rows[SOURCE_ID].to_numpy(), name=name)
+        score = score.groupby(level=0).mean()
+        p = score.to_numpy()
         if item.calibrated:
             p = Calibrator.from_json((root / item.file).read_text()).transform(p)
-        per_model.append(pd.Series(p, index=rows[SOURCE_ID].to_numpy(), name=name).groupby(level=0).mean())
-    table = pd.concat(per_model, axis=1)
-    return {name: table[name].to_numpy() for name in table.columns}
+        scores.append(score)
+        probabilities.append(pd.Series(p, index=score.index, name=name))
+    score_table, p_table = pd.concat(scores, axis=1), pd.concat(probabilities, axis=1)
+    return ({name: p_table[name].to_numpy() for name in p_table.columns},
+            {name: score_table[name].to_numpy() for name in score_table.columns})
 
 
 def _versions() -> dict[str, str]:

@@ -62,8 +62,8 @@ def _class_description(model: str, decision: ClassDecision) -> str:
         return (f"Class from Model {model}: AGN if score_agn_{model} >= the threshold the (older) model set "
                 "recorded, else SFG")
     cut = decision.rule.class_thresholds[model]
-    return (f"Class from Model {model}: AGN if p_agn_{model} >= {cut:.4f} (census cut: classes add up to the "
-            "expected AGN number), else SFG")
+    return (f"Class from Model {model}: AGN if score_agn_{model} >= {cut:.6g} (census cut: the most probable "
+            f"AGN by p_agn_{model}, as many as expected), else SFG")
 
 
 def _subset_description(what: str, decision: ClassDecision, field: str) -> str:
