@@ -6,13 +6,12 @@ import argparse
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tqdm import tqdm
-
-from nepagn.calibration import fit_calibrator, save_calibrator
 from nepagn.errors import NepagnError
-from nepagn.model.modeldir import MANIFEST
-from nepagn.report import validation_figures as vf
+
+if TYPE_CHECKING:  # imported by run(): matplotlib and scikit-learn are slow to import for --help
+    from nepagn.report import validation_figures as vf
 
 NAME = "report"
 HELP = "regenerate validation figures (PNG) and tables (Markdown) from MODELDIRs / EVALDIRs, without retraining"
@@ -59,6 +58,8 @@ def _pick_model(models: list[str], wanted: str) -> str:
 
 def _run_section(pred: vf.Predictions, figures: Path, wanted: str) -> tuple[list[str], list[Path]]:
     """Figures and tables of one run (or pooled runs), as Markdown lines, and the figure files written."""
+    from nepagn.report import validation_figures as vf
+
     info = vf.run_info(pred)
     commands = info["command"] if isinstance(info["command"], list) else [info["command"]]
     lines = [
@@ -134,6 +135,9 @@ def save_calibrators(pred: vf.Predictions, directory: Path) -> list[Path]:
     A MODELDIR whose manifest lists calibrators (fitted by `nepagn train`, hashed, applied by
     build-catalogue) is refused: overwriting them would break its SHA-256 manifest.
     """
+    from nepagn.calibration import fit_calibrator, save_calibrator
+    from nepagn.model.modeldir import MANIFEST
+
     manifest_path = directory / MANIFEST
     if manifest_path.is_file() and json.loads(manifest_path.read_text()).get("calibration"):
         raise NepagnError(f"{directory}: this model set already carries the calibrators `nepagn train` fitted "
@@ -152,6 +156,11 @@ def save_calibrators(pred: vf.Predictions, directory: Path) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Write validation_report.md and its figures from the stored predictions of every --models run."""
+    from tqdm import tqdm
+
+    from nepagn.report import validation_figures as vf
+
     out = Path(args.out)
     figures = out / "figures"
     lines = [
