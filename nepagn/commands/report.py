@@ -91,13 +91,14 @@ def _run_section(pred: vf.Predictions, figures: Path, wanted: str) -> tuple[list
             lines += [vf.selection_table(rows), "", f"![colour cuts](figures/{path.name})", ""]
         return lines, paths
     lines += [vf.markdown_table(vf.metrics_table(pred.oof)), ""]
-    path = vf.roc_figure(pred, figures / f"{prefix}_roc.png", f"ROC, {pred.name}")
+    described = vf.run_description(pred)
+    path = vf.roc_figure(pred, figures / f"{prefix}_roc.png", f"ROC\n{described}")
     paths.append(path)
     lines += [f"![ROC](figures/{path.name})", ""]
     model = _pick_model(models, wanted)
     if pred.oof.loc[pred.oof["model"] == model, "y_true"].nunique() == 2:
         path, scores = vf.calibration_figure(
-            pred, model, figures / f"{prefix}_calibration.png", f"Reliability of model {model}, {pred.name}"
+            pred, model, figures / f"{prefix}_calibration.png", f"Reliability of model {model}\n{described}"
         )
         paths.append(path)
         inner_fitted = pred.inner is not None and model in set(pred.inner["model"])
@@ -116,11 +117,12 @@ def _run_section(pred: vf.Predictions, figures: Path, wanted: str) -> tuple[list
                 pred,
                 model,
                 figures / f"{prefix}_uncertainty.png",
-                f"Per-object spread of p_agn, model {model}, {pred.name}",
+                f"Per-object spread of the raw score, model {model}\n{described}",
             )
             paths.append(path)
             lines += [
-                f"Per-object uncertainty of model {model}: std of held-out p_agn over {stats['n_seeds']} seeds, "
+                f"Per-object uncertainty of model {model}: std of the held-out raw score over "
+                f"{stats['n_seeds']} seeds, "
                 f"median {stats['median_std']:.3f}, 90th percentile {stats['p90_std']:.3f}.",
                 "",
                 f"![uncertainty](figures/{path.name})",
