@@ -143,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.command_line = shlex.join(["nepagn", *argv])  # recorded by commands that write run records
     level = logging.WARNING - 10 * (1 + args.verbose)
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.verbose < 2:  # Dask's own start/stop INFO lines (scheduler, nannies, comms) only with -vv
+        logging.getLogger("distributed").setLevel(logging.WARNING)
     previous = None
     if threading_is_main():
         previous = signal.signal(signal.SIGTERM, _raise_terminated)

@@ -10,6 +10,7 @@ Dask itself is imported only when a cluster is started: adding the options to a 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 from collections.abc import Iterator
@@ -132,20 +133,41 @@ def cluster_client(
             silence_logs=logging.WARNING,
         )
         client = Client(cluster)
+    completed = False
     try:
         client.register_plugin(BoundTensorFlowThreads(worker_threads(client), preload=tensorflow))
         log.info("Dask dashboard: %s", client.dashboard_link)
         yield client
+        completed = True
     finally:
         client.close()
         if cluster is not None:
-            nanny_log = logging.getLogger("distributed.nanny")
-            quiet = _QuietNannyShutdown()
-            nanny_log.addFilter(quiet)
+            _close_local_cluster(cluster, graceful=completed)
+
+
+WORKER_EXIT_GRACE_S = 30.0
+
+
+async def _close_workers(cluster, timeout: float) -> None:
+    await asyncio.gather(*(worker.close(timeout=timeout) for worker in list(cluster.workers.values())))
+
+
+def _close_local_cluster(cluster, graceful: bool) -> None:
+    """Close a LocalCluster in order: after a completed command each worker process gets
+    WORKER_EXIT_GRACE_S to exit by itself (a worker that loaded TensorFlow needs more than the 4 s
+    Dask's own close allows, and was killed with a warning); after an interruption, at once."""
+    nanny_log = logging.getLogger("distributed.nanny")
+    quiet = _QuietNannyShutdown()
+    nanny_log.addFilter(quiet)
+    try:
+        if graceful:
             try:
-                cluster.close()
-            finally:
-                nanny_log.removeFilter(quiet)
+                cluster.sync(_close_workers, cluster, WORKER_EXIT_GRACE_S)
+            except Exception as exc:  # the workers are closed below anyway
+                log.debug("graceful worker shutdown failed: %s", exc)
+        cluster.close()
+    finally:
+        nanny_log.removeFilter(quiet)
 
 
 def client_from_args(args: argparse.Namespace, tensorflow: bool = False):
