@@ -198,7 +198,8 @@ def test_sigterm_stops_train_with_a_non_zero_exit_and_no_model_set(poliszczuk_cs
     out = tmp_path / "models"
     log = tmp_path / "train.err"
     with log.open("w") as stderr:
-        train = subprocess.Popen(cli("train", "--input", str(poliszczuk_csv), "--columns", "poliszczuk2021",
+        columns = str(catalogs_dir() / "columns" / "poliszczuk2021.toml")
+        train = subprocess.Popen(cli("train", "--input", str(poliszczuk_csv), "--columns", columns,
                                      "--models", "A", "--folds", "2", "--max-epochs", "5", "--out", str(out),
                                      "--scheduler", dask_client.scheduler.address),
                                  stdout=subprocess.PIPE, stderr=stderr, text=True)

@@ -207,9 +207,8 @@ def test_damaged_gzip_input_is_a_one_line_error(tmp_path, cmap, dask_client, cap
     data = gzip.compress(survey(3000).to_csv(index=False).encode())
     if damage == "truncated":
         data = data[: len(data) // 2]
-    else:
-        middle = len(data) // 2
-        data = data[:middle] + bytes(b ^ 0x5A for b in data[middle : middle + 64]) + data[middle + 64 :]
+    else:  # the first deflate block damaged: zlib.error (not an OSError) while even the header is read
+        data = data[:20] + bytes(b ^ 0x5A for b in data[20:84]) + data[84:]
     source = tmp_path / "survey.csv.gz"
     source.write_bytes(data)
     for extra in (["--in-process"], ["--scheduler", dask_client.scheduler.address]):  # the error crosses from a worker
