@@ -387,6 +387,18 @@ def test_update_of_an_older_format_catalogue_recomputes_every_partition(split_mo
     assert current.loc[classified, "in_labelled_domain"].notna().all()
 
 
+def test_update_checks_its_arguments_before_touching_the_store(base_build, split_mock, tmp_path, capsys):
+    store, out = fresh_copy(base_build, tmp_path)
+    before = open_store(store).snapshot_id
+    for extra, message in ((["--models", str(tmp_path / "nomodels")], "not a model set"),
+                           (["--band-registry", str(tmp_path / "none.csv")], "band registry file not found")):
+        code = main(["update", "--store", str(store), "--catalogue", str(out), "--add", str(split_mock["update1"]),
+                     "--columns", "mock", *extra])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and message in err[0], err
+    assert open_store(store).snapshot_id == before and not (out / "versions").exists()
+
+
 def test_list_and_prune_check_the_store_and_catalogue_first(base_build, tmp_path, capsys):
     for store, out, message in (
         (tmp_path / "notastore", base_build / "out", "no store there"),
