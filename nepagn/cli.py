@@ -140,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # TensorFlow's C++ start-up chatter, here and in the worker processes a LocalCluster starts
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", _tensorflow_log_level())
     args = _parse(argv)
+    if args.verbose < 2:  # Dask's own INFO lines (scheduler, nannies, comms) only with -vv; read when Dask
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # is imported, here and in workers
     args.command_line = shlex.join(["nepagn", *argv])  # recorded by commands that write run records
     level = logging.WARNING - 10 * (1 + args.verbose)
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s")

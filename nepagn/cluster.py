@@ -135,7 +135,8 @@ def cluster_client(
         client = Client(cluster)
     completed = False
     try:
-        client.register_plugin(BoundTensorFlowThreads(worker_threads(client), preload=tensorflow))
+        client.register_plugin(BoundTensorFlowThreads(worker_threads(client), preload=tensorflow,
+                                                      local=cluster is not None))
         log.info("Dask dashboard: %s", client.dashboard_link)
         yield client
         completed = True
