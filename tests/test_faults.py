@@ -39,7 +39,8 @@ def cli(*args: str) -> list[str]:
 def error_lines(stderr: str) -> list[str]:
     """stderr without the log lines (timestamped) and TensorFlow's C++ lines: what the user reads as the outcome."""
     return [line for line in stderr.splitlines()
-            if line.strip() and not line[:4].isdigit() and not line.startswith(("I0000", "W0000", "WARNING: All log"))]
+            if line.strip() and not line[:4].isdigit()
+            and not line.startswith(("I0000", "W0000", "E0000", "WARNING: All log"))]
 
 
 def wait_for(condition, what: str, timeout: float = TIMEOUT_S, process: subprocess.Popen | None = None) -> None:
