@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import ast
+import difflib
 import importlib
 import importlib.util
 import logging
 import os
 import pkgutil
 import shlex
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +23,9 @@ from pathlib import Path
 
 import nepagn
 import nepagn.commands
-from nepagn.errors import NepagnError
+from nepagn.errors import NepagnError, Terminated, os_error_reason
+
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, what a shell reports after Ctrl-C
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,11 @@ def command_entries() -> list[CommandEntry]:
 
 
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
-    """The top-level parser; the subcommand named in `argv` (if any) gets its full arguments."""
+    """The top-level parser; the subcommand named in `argv` (if any) gets its full arguments.
+
+    Command modules import only argparse-light modules at their top, so building the parser (and
+    `--help`, and a usage error) never loads TensorFlow, scikit-learn or Dask.
+    """
     parser = argparse.ArgumentParser(prog="nepagn", description=nepagn.__doc__)
     parser.add_argument("--version", action="version", version=f"nepagn {nepagn.__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
@@ -65,23 +73,121 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         if entry.name in argv:
             module = importlib.import_module(entry.module)
             module.add_arguments(sub)
-            sub.set_defaults(run=module.run)
+            sub.set_defaults(run=module.run, resume_hint=getattr(module, "resume_hint", None))
     return parser
 
 
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser | None:
+    """The parser of subcommand `name`, or None."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices.get(name)
+    return None
+
+
+def _unrecognized(parser: argparse.ArgumentParser, command: str | None, extras: list[str]) -> None:
+    """Report unknown arguments with the subcommand's own usage and the closest option names; exits 2."""
+    sub = _subparser(parser, command) if command else None
+    target = sub or parser
+    options = [option for action in target._actions for option in action.option_strings]
+    hints = []
+    for extra in extras:
+        if extra.startswith("-"):
+            close = difflib.get_close_matches(extra.split("=", 1)[0], options, n=1, cutoff=0.6)
+            if close:
+                hints.append(f"did you mean {close[0]}?")
+    message = f"unrecognized arguments: {' '.join(extras)}" + (f" ({'; '.join(hints)})" if hints else "")
+    target.error(message)
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    """Parse `argv`; usage errors name the subcommand's usage and suggest close matches."""
+    commands = [entry.name for entry in command_entries()]
+    words = [word for word in argv if not word.startswith("-")]
+    if words and words[0] not in commands and not any(word in commands for word in words):
+        close = difflib.get_close_matches(words[0], commands, n=1, cutoff=0.6)
+        if close:
+            build_parser(argv).error(f"unknown command {words[0]!r} (did you mean {close[0]!r}?)")
+    parser = build_parser(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        _unrecognized(parser, getattr(args, "command", None), extras)
+    return args
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated(f"signal {signum}")
+
+
+def _tensorflow_log_level() -> str:
+    """TF's C++ log threshold: warnings off everywhere; on a machine without an NVIDIA GPU, errors too.
+
+    A CPU machine otherwise prints "failed call to cuInit: CUDA error" from every process that loads
+    TensorFlow. With a GPU present those errors matter and stay visible.
+    """
+    has_gpu = Path("/proc/driver/nvidia/version").exists() or any(Path("/dev").glob("nvidia[0-9]*"))
+    return "2" if has_gpu else "3"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; returns the process exit status."""
+    """Entry point of the console script; returns the process exit status.
+
+    A NepagnError (bad input, a locked folder, no room to write) is one line on stderr and exit 2;
+    Ctrl-C (SIGINT) and SIGTERM unwind the command (clusters close, partial outputs are removed), then
+    one line says what was kept and how to resume: exit 130 and 143.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter, here and in workers
-    args = build_parser(argv).parse_args(argv)
+    # TensorFlow's C++ start-up chatter, here and in the worker processes a LocalCluster starts
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", _tensorflow_log_level())
+    args = _parse(argv)
+    if args.verbose < 2:  # Dask's own INFO lines (scheduler, nannies, comms) only with -vv; read when Dask
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # is imported, here and in workers
     args.command_line = shlex.join(["nepagn", *argv])  # recorded by commands that write run records
     level = logging.WARNING - 10 * (1 + args.verbose)
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.verbose < 2:  # Dask's own start/stop INFO lines (scheduler, nannies, comms) only with -vv
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+    previous = None
+    if threading_is_main():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return int(args.run(args) or 0)
     except NepagnError as exc:
         print(f"nepagn {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        what = "terminated (SIGTERM)" if terminated else "interrupted (Ctrl-C)"
+        print(f"nepagn {args.command}: {what}; {_hint(args)}", file=sys.stderr)
+        return Terminated.exit_code if terminated else INTERRUPTED_EXIT
+    except OSError as exc:
+        reason = os_error_reason(exc)
+        if reason is None:
+            raise
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"nepagn {args.command}: error: {where}{reason}; {_hint(args)}", file=sys.stderr)
         return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def threading_is_main() -> bool:
+    """Signal handlers can only be installed from the main thread (tests call main() from others too)."""
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _hint(args: argparse.Namespace) -> str:
+    """What the stopped command kept and how to resume it, from the command's resume_hint(args), if any."""
+    hint = getattr(args, "resume_hint", None)
+    if hint is None:
+        return "rerun the same command to start again"
+    try:
+        return hint(args)
+    except Exception:  # the hint must never hide the interruption itself
+        return "rerun the same command to resume"
 
 
 if __name__ == "__main__":

@@ -2,17 +2,23 @@
 
 Every command that computes takes the same three options (--scheduler, --scheduler-file,
 --workers), so the same invocation runs on a laptop or on a survey team's cluster.
+
+Dask itself is imported only when a cluster is started: adding the options to a parser (what
+`nepagn COMMAND --help` and every usage error do) stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from distributed import Client, LocalCluster, WorkerPlugin
+if TYPE_CHECKING:
+    from distributed import Client
 
 log = logging.getLogger(__name__)
 
@@ -39,23 +45,6 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-class BoundTensorFlowThreads(WorkerPlugin):
-    """Limit TensorFlow's intra/inter-op threads on a worker to that worker's share of cores.
-
-    TF and Dask both use threads; without a bound, every worker's TF would use every core.
-    The limit is set through the environment before TF is first imported in the worker, and
-    through tf.config where TF is already loaded there.
-    """
-
-    name = "nepagn-bound-tf-threads"
-
-    def __init__(self, threads: int):
-        self.threads = max(1, int(threads))
-
-    def setup(self, worker) -> None:  # noqa: D401 - Dask plugin hook
-        apply_tf_thread_limit(self.threads)
-
-
 def apply_tf_thread_limit(threads: int) -> None:
     """Bound TF (and OpenMP) threads in this process; safe to call before or after TF import."""
     for name in TF_THREAD_ENV:
@@ -72,6 +61,39 @@ def apply_tf_thread_limit(threads: int) -> None:
             log.debug("TensorFlow thread pools already initialised; environment limit applies to new pools only")
 
 
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with this process's stderr (fd 2) sent to /dev/null meanwhile.
+
+    Loading TF's shared libraries prints lines ("oneDNN custom operations are on", "Could not find
+    cuda drivers") before its logging is initialised, so TF_CPP_MIN_LOG_LEVEL cannot hold them back.
+    An import error still raises as usual.
+    """
+    import sys
+
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class _QuietNannyShutdown(logging.Filter):
+    """Drops the nanny's "Worker process still alive after N seconds, killing" while nepagn closes its cluster.
+
+    By then every result is on disk; a worker process slow to exit (TensorFlow's teardown on a loaded
+    machine) is stopped by its nanny as intended, and the warning would only alarm the user.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Worker process still alive")
+
+
 def worker_threads(client: Client) -> int:
     """The smallest thread count among the cluster's workers (the TF bound each can afford)."""
     info = client.scheduler_info(n_workers=-1)["workers"]
@@ -84,11 +106,18 @@ def cluster_client(
     scheduler_file: str | None = None,
     workers: int | None = None,
     threads_per_worker: int = 1,
+    tensorflow: bool = False,
 ) -> Iterator[Client]:
     """Yield a Client: to `scheduler`/`scheduler_file` if given, else to a new LocalCluster with processes.
 
-    Logs the dashboard address and bounds TF threads on every worker.
+    Logs the dashboard address and bounds TF threads on every worker; with `tensorflow`, every worker
+    also loads TensorFlow now, quietly (the command will need it there). The LocalCluster is closed
+    in order when the block ends, however it ends.
     """
+    from distributed import Client, LocalCluster
+
+    from nepagn.worker_plugins import BoundTensorFlowThreads
+
     if scheduler or scheduler_file:
         client = (
             Client(scheduler, scheduler_file=scheduler_file) if scheduler else Client(scheduler_file=scheduler_file)
@@ -104,21 +133,50 @@ def cluster_client(
             silence_logs=logging.WARNING,
         )
         client = Client(cluster)
+    completed = False
     try:
-        client.register_plugin(BoundTensorFlowThreads(worker_threads(client)))
+        client.register_plugin(BoundTensorFlowThreads(worker_threads(client), preload=tensorflow,
+                                                      local=cluster is not None))
         log.info("Dask dashboard: %s", client.dashboard_link)
         yield client
+        completed = True
     finally:
         client.close()
         if cluster is not None:
-            cluster.close()
+            _close_local_cluster(cluster, graceful=completed)
 
 
-def client_from_args(args: argparse.Namespace):
+WORKER_EXIT_GRACE_S = 30.0
+
+
+async def _close_workers(cluster, timeout: float) -> None:
+    await asyncio.gather(*(worker.close(timeout=timeout) for worker in list(cluster.workers.values())))
+
+
+def _close_local_cluster(cluster, graceful: bool) -> None:
+    """Close a LocalCluster in order: after a completed command each worker process gets
+    WORKER_EXIT_GRACE_S to exit by itself (a worker that loaded TensorFlow needs more than the 4 s
+    Dask's own close allows, and was killed with a warning); after an interruption, at once."""
+    nanny_log = logging.getLogger("distributed.nanny")
+    quiet = _QuietNannyShutdown()
+    nanny_log.addFilter(quiet)
+    try:
+        if graceful:
+            try:
+                cluster.sync(_close_workers, cluster, WORKER_EXIT_GRACE_S)
+            except Exception as exc:  # the workers are closed below anyway
+                log.debug("graceful worker shutdown failed: %s", exc)
+        cluster.close()
+    finally:
+        nanny_log.removeFilter(quiet)
+
+
+def client_from_args(args: argparse.Namespace, tensorflow: bool = False):
     """cluster_client() configured from the options add_cluster_arguments() added."""
     return cluster_client(
         scheduler=args.scheduler,
         scheduler_file=args.scheduler_file,
         workers=args.workers,
         threads_per_worker=args.threads_per_worker,
+        tensorflow=tensorflow,
     )

@@ -119,6 +119,24 @@ def _to_text(series: pd.Series, sentinels: tuple) -> pd.Series:
     return _blank_to_na(text, sentinels)
 
 
+def resolve_column_map(value: str | Path) -> Path:
+    """A column map file: a path, or the name of a shipped map in catalogs/columns (e.g. 'mock').
+
+    Every command that takes --columns accepts both; NepagnError listing the shipped names if neither.
+    """
+    from nepagn.errors import NepagnError
+    from nepagn.resources import catalogs_dir
+
+    path = Path(value)
+    if path.is_file():
+        return path
+    shipped = catalogs_dir() / "columns" / f"{value}.toml"
+    if shipped.is_file():
+        return shipped
+    names = sorted(p.stem for p in (catalogs_dir() / "columns").glob("*.toml"))
+    raise NepagnError(f"column map {str(value)!r} is neither a file nor a shipped map ({', '.join(names)})")
+
+
 class ColumnMap:
     """A loaded column map (TOML): input column -> canonical column rules, label encoding, missing values."""
 
@@ -261,20 +279,22 @@ class ColumnMap:
                 if name == TRUE_CLASS:
                     bad = (out[name].notna() & ~out[name].isin(TRUE_CLASSES)).to_numpy()
                     if bad.any():
-                        example_value = example(out[name].to_numpy()[bad])
+                        values = out[name].to_numpy()
                         problems.append(
                             RowProblem(
                                 rule.source,
-                                f"true_class must be one of {TRUE_CLASSES}, got e.g. {example_value!r}",
+                                f"true_class must be one of {TRUE_CLASSES}, e.g. {example(values[bad])!r}",
                                 bad,
+                                values,
                             )
                         )
                 continue
             values, bad = _to_float(raw[rule.source], sentinels)
             if bad.any():
-                example_value = example(raw[rule.source].to_numpy()[bad])
+                raw_values = raw[rule.source].to_numpy()  # as read: the quarantine quotes them, the store gets null
                 problems.append(
-                    RowProblem(rule.source, f"non-numeric values (for {name}), e.g. {example_value!r}", bad)
+                    RowProblem(rule.source, f"non-numeric values (for {name}), e.g. {example(raw_values[bad])!r}",
+                               bad, raw_values)
                 )
             out[name] = pd.Series(values.astype(dtype), index=raw.index)
         frame = pd.DataFrame(out).reset_index(drop=True)
@@ -306,13 +326,15 @@ class ColumnMap:
         labels = tokens.map(encoding).astype("string")
         unknown = present & labels.isna().to_numpy() & ~tokens.isin(unlabelled).to_numpy()
         if unknown.any():
-            example_value = example(values.to_numpy()[unknown])
+            raw_values = values.to_numpy()
+            encodings = f"AGN {list(rule.agn)}, SFG {list(rule.sfg)} nor unlabelled {list(rule.unlabelled)}"
             problems.append(
                 RowProblem(
                     rule.source,
-                    f"label value {example_value!r} is neither AGN {list(rule.agn)}, "
-                    f"SFG {list(rule.sfg)} nor unlabelled {list(rule.unlabelled)}",
+                    f"label value {example(raw_values[unknown])!r} is neither {encodings}",
                     unknown,
+                    raw_values,
+                    what=f"label value is neither {encodings}",
                 )
             )
         labels.index = raw.index

@@ -11,8 +11,11 @@ pandas frame), while a FITS binary table is just a header followed by fixed-widt
 
 Nulls (FITS has none for floats, text or logicals): floats NaN, integers TNULLn (the type's
 minimum), text empty strings, booleans F. Units, UCDs and descriptions go to TUNITn, TUCDn and
-TCOMMn, the keywords TOPCAT and STILTS read. The file is written under a temporary name and
-renamed only when complete; a destination ending in .gz is gzip-compressed as it is written.
+TCOMMn, the keywords TOPCAT and STILTS read. A description longer than one card (68 characters)
+is written whole with the long-string convention (the value ends in '&' and CONTINUE cards carry
+the rest; LONGSTRN announces it), which astropy, TOPCAT and STILTS read back as one string. The
+file is written under a temporary name and renamed only when complete; a destination ending in .gz
+is gzip-compressed as it is written.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 FITS_BLOCK = 2880
-FITS_COMMENT_WIDTH = 68  # the longest string value that fits one header card
+FITS_COMMENT_WIDTH = 68  # the longest string value that fits one header card; longer ones use CONTINUE cards
 
 # Arrow type -> FITS binary-table format letter ('A': text, width set in pass 1). int8 is widened to I
 # (16-bit): FITS has only an unsigned byte.
@@ -185,13 +188,17 @@ def _table_header(
     ]
     header = fits.BinTableHDU.from_columns(definitions, nrows=0).header
     header["NAXIS2"] = rows
+    long_strings = False
     for index, column in enumerate(layout, start=1):
         meta = column_meta.get(column.name, {})
         if meta.get("ucd"):
             header[f"TUCD{index}"] = meta["ucd"]
         if meta.get("description"):
-            header[f"TCOMM{index}"] = meta["description"][:FITS_COMMENT_WIDTH]
+            header[f"TCOMM{index}"] = meta["description"]  # whole: astropy continues it over CONTINUE cards
+            long_strings = long_strings or len(meta["description"]) > FITS_COMMENT_WIDTH
     header["EXTNAME"] = extname
+    if long_strings:
+        header["LONGSTRN"] = ("OGIP 1.0", "long strings continue over CONTINUE cards")
     for key, value in extra.items():
         header[key] = value
     return header

@@ -5,6 +5,10 @@ photometric redshift are kept but not classified; unlabelled sources whose LePha
 is worse than the stellar fit (chi2_gal > chi2_star) are stars; the remaining unlabelled
 sources form the inference set. Labelled sources (spec/X-ray AGN or SFG) keep status
 `labelled` and are still run through the networks, so users get predictions for them too.
+
+The networks themselves do not use redshift: the redshift cut is the paper's sample definition,
+not an input requirement. `redshift_rule = "none"` turns it off, so a catalogue without redshifts
+(positions and bands only) is classified too; its rows then have a null z_used.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ Z_TYPE_PHOT = "phot"
 Z_USED, Z_TYPE, STATUS, STAR_TEST, TO_CLASSIFY = "z_used", "z_type", "status", "star_test", "to_classify"
 
 STAR_RULES = ("chi2", "none")
+REDSHIFT_RULES = ("required", "none")
 
 
 @dataclass(frozen=True)
@@ -42,16 +47,21 @@ class PreprocessConfig:
 
     star_rule: "chi2" flags a star where chi2_gal > chi2_star + chi2_margin (the paper's rule,
     margin 0); "none" applies no star removal. classify_labelled: run the networks on labelled
-    sources too (they keep status `labelled`).
+    sources too (they keep status `labelled`). redshift_rule: "required" (the paper's sample:
+    sources with neither spec-z nor photo-z get status no_redshift and are not classified) or
+    "none" (no redshift cut: such sources are classified as well).
     """
 
     star_rule: str = "chi2"
     chi2_margin: float = 0.0
     classify_labelled: bool = True
+    redshift_rule: str = "required"
 
     def __post_init__(self) -> None:
         if self.star_rule not in STAR_RULES:
             raise ValueError(f"unknown star_rule {self.star_rule!r}; expected one of {STAR_RULES}")
+        if self.redshift_rule not in REDSHIFT_RULES:
+            raise ValueError(f"unknown redshift_rule {self.redshift_rule!r}; expected one of {REDSHIFT_RULES}")
         if not np.isfinite(self.chi2_margin):
             raise ValueError(f"chi2_margin must be finite, got {self.chi2_margin!r}")
 
@@ -64,8 +74,15 @@ class PreprocessConfig:
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict for provenance and config hashing."""
-        return asdict(self)
+        """Plain dict for provenance and config hashing.
+
+        redshift_rule appears only when it is not the default "required": catalogues built before
+        the rule existed keep their config hash, so their builds still resume and update.
+        """
+        values = asdict(self)
+        if values["redshift_rule"] == "required":
+            del values["redshift_rule"]
+        return values
 
 
 def choose_redshift(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
@@ -97,7 +114,8 @@ def star_test(frame: pd.DataFrame, config: PreprocessConfig) -> pd.Series:
 def preprocess(frame: pd.DataFrame, config: PreprocessConfig | None = None) -> pd.DataFrame:
     """Add z_used, z_type, star_test, status and to_classify to a canonical frame; no row is dropped.
 
-    Status precedence: labelled (has a ground-truth label) > no_redshift > star > classified.
+    Status precedence: labelled (has a ground-truth label) > no_redshift > star > classified
+    (no_redshift only under redshift_rule "required").
     to_classify marks the rows the networks run on: status classified, plus labelled ones
     when config.classify_labelled is set.
     """
@@ -110,7 +128,8 @@ def preprocess(frame: pd.DataFrame, config: PreprocessConfig | None = None) -> p
 
     status = np.full(len(frame), STATUS_CLASSIFIED, dtype=object)
     status[(stars == STAR_TEST_STAR).to_numpy(dtype=bool)] = STATUS_STAR
-    status[z_used.isna().to_numpy()] = STATUS_NO_REDSHIFT
+    if config.redshift_rule == "required":
+        status[z_used.isna().to_numpy()] = STATUS_NO_REDSHIFT
     status[labelled.to_numpy()] = STATUS_LABELLED
 
     to_classify = status == STATUS_CLASSIFIED

@@ -3,18 +3,29 @@
 `plan_chunks` splits an input into pieces without reading its data (Parquet row groups, FITS
 row ranges, CSV byte ranges cut at line ends); `read_chunk` reads one piece. VOTable and
 compressed CSV cannot be split and are read as one chunk.
+
+Every failure to read an input (a corrupt or truncated gzip stream, a damaged Parquet footer, a
+malformed CSV line) is an InputError naming the file and the problem: one line and exit 2 at the
+command line, on a Dask worker as in this process.
 """
 
 from __future__ import annotations
 
 import io
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nepagn.errors import InputError
+
+# What reading a damaged input raises: OSError (gzip.BadGzipFile, Arrow I/O), EOFError (a truncated gzip
+# stream), zlib.error (corrupt compressed data), ValueError (pandas/astropy parse errors, bad UTF-8),
+# Arrow's own errors. FileNotFoundError is left alone: the callers check existence first.
+READ_ERRORS = (OSError, EOFError, zlib.error, ValueError, pa.ArrowException)
 
 FITS_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz", ".fts")
 CSV_SUFFIXES = (".csv", ".csv.gz")
@@ -69,13 +80,34 @@ def input_columns(path: Path) -> list[str]:
         from astropy.table import Table
 
         return list(Table.read(path, format="votable").colnames)
-    except (OSError, ValueError) as exc:
-        raise InputError(path, f"cannot read as {kind}: {exc}") from exc
+    except FileNotFoundError as exc:
+        raise InputError(path, "input not found") from exc
+    except READ_ERRORS as exc:
+        raise InputError(path, f"cannot read as {kind}: {_reason(exc)}") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, one-line description of a read failure."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, EOFError):
+        text = f"the file ends early (truncated?): {text}"
+    elif isinstance(exc, zlib.error):
+        text = f"corrupt compressed data: {text}"
+    return text[:300]
 
 
 def plan_chunks(path: Path, chunk_rows: int = 100_000, chunk_bytes: int = 64 << 20) -> list[Chunk]:
-    """Split the input into chunks of about `chunk_rows` rows (CSV: `chunk_bytes` bytes)."""
+    """Split the input into chunks of about `chunk_rows` rows (CSV: `chunk_bytes` bytes); InputError if unreadable."""
     kind = input_format(path)
+    try:
+        return _plan_chunks(path, kind, chunk_rows, chunk_bytes)
+    except FileNotFoundError as exc:
+        raise InputError(path, "input not found") from exc
+    except READ_ERRORS as exc:
+        raise InputError(path, f"cannot read as {kind}: {_reason(exc)}") from exc
+
+
+def _plan_chunks(path: Path, kind: str, chunk_rows: int, chunk_bytes: int) -> list[Chunk]:
     chunks: list[Chunk] = []
     if kind == "parquet":
         import pyarrow.dataset as ds
@@ -124,7 +156,20 @@ def _csv_block(path: Path, start: int, stop: int | None) -> bytes:
 
 
 def read_chunk(chunk: Chunk, columns: list[str] | None = None) -> pd.DataFrame:
-    """Read one chunk (only `columns` where given). CSV cells are read as text; the column map converts them."""
+    """Read one chunk (only `columns` where given). CSV cells are read as text; the column map converts them.
+
+    InputError naming the file if it cannot be read (corrupt or truncated data).
+    """
+    try:
+        return _read_chunk(chunk, columns)
+    except FileNotFoundError as exc:
+        raise InputError(chunk.path, "input not found (removed while it was read?)") from exc
+    except READ_ERRORS as exc:
+        where = f" (rows {chunk.start}-{chunk.stop})" if chunk.kind == "fits" else ""
+        raise InputError(chunk.path, f"cannot read as {chunk.kind}{where}: {_reason(exc)}") from exc
+
+
+def _read_chunk(chunk: Chunk, columns: list[str] | None) -> pd.DataFrame:
     if chunk.kind == "parquet":
         groups = list(range(chunk.start, chunk.stop))
         return pq.ParquetFile(chunk.path).read_row_groups(groups, columns=columns).to_pandas()

@@ -23,13 +23,23 @@ RA_RANGE = (0.0, 360.0)
 DEC_RANGE = (-90.0, 90.0)
 
 
+EXAMPLE_MARK = ", e.g. "  # where a problem's text quotes its first offending value
+
+
 @dataclass(frozen=True)
 class RowProblem:
-    """One problem found in some rows: the column concerned, what is wrong, and which rows."""
+    """One problem found in some rows: the column concerned, what is wrong, and which rows.
+
+    `problem` quotes the first offending value ("..., e.g. 400.0"): the one line of an error. `values`,
+    where given, holds every row's own value (aligned with `rows`), so a quarantined row's reason
+    quotes its own value, the raw input text for a cell that was not a number.
+    """
 
     column: str
     problem: str
     rows: np.ndarray  # boolean mask over the frame's rows
+    values: np.ndarray | None = None  # per row, the offending value as read (only rows[i] matter)
+    what: str | None = None  # the problem without its example, where `problem` does not end in ", e.g. ..."
 
     @property
     def count(self) -> int:
@@ -37,6 +47,17 @@ class RowProblem:
 
     def describe(self) -> str:
         return f"column {self.column!r}: {self.problem}"
+
+    def describe_row(self, index: int) -> str:
+        """The problem as it applies to row `index`, quoting that row's own value where known."""
+        if self.values is None:
+            return self.describe()
+        what = self.what or self.problem.split(EXAMPLE_MARK)[0]
+        return f"column {self.column!r}: {what}, got {_plain(self.values[index])!r}"
+
+
+def _plain(value: object) -> object:
+    return value.item() if hasattr(value, "item") else value
 
 
 def example(values) -> object:
@@ -55,8 +76,9 @@ def _range_problem(frame: pd.DataFrame, column: str, low: float, high: float, wh
     mask = _out_of_range(frame[column], low, high)
     if not mask.any():
         return None
-    example_value = example(frame[column].to_numpy()[mask])
-    return RowProblem(column, f"{what} outside [{low:g}, {high:g}], e.g. {example_value!r}", mask)
+    values = frame[column].to_numpy()
+    example_value = example(values[mask])
+    return RowProblem(column, f"{what} outside [{low:g}, {high:g}], e.g. {example_value!r}", mask, values)
 
 
 def check_rows(frame: pd.DataFrame, positions: bool = True, duplicates: bool = True) -> list[RowProblem]:
@@ -67,12 +89,9 @@ def check_rows(frame: pd.DataFrame, positions: bool = True, duplicates: bool = T
         problems.append(RowProblem(SOURCE_ID, "source id missing", missing_id))
     duplicated = frame[SOURCE_ID].duplicated(keep=False).to_numpy() & ~missing_id
     if duplicates and duplicated.any():
+        ids = frame[SOURCE_ID].to_numpy()
         problems.append(
-            RowProblem(
-                SOURCE_ID,
-                f"duplicate source ids, e.g. {example(frame[SOURCE_ID].to_numpy()[duplicated])!r}",
-                duplicated,
-            )
+            RowProblem(SOURCE_ID, f"duplicate source ids, e.g. {example(ids[duplicated])!r}", duplicated, ids)
         )
     if positions:
         no_position = (frame[RA].isna() | frame[DEC].isna()).to_numpy()
@@ -93,9 +112,10 @@ def check_rows(frame: pd.DataFrame, positions: bool = True, duplicates: bool = T
 
 
 def reasons(problems: list[RowProblem], n_rows: int) -> pd.Series:
-    """Per row, '; '-joined descriptions of its problems ('' for a clean row)."""
+    """Per row, '; '-joined descriptions of its problems, each quoting the row's own value ('' for a clean row)."""
     text = np.full(n_rows, "", dtype=object)
     for problem in problems:
         for index in np.flatnonzero(problem.rows):
-            text[index] = f"{text[index]}; {problem.describe()}" if text[index] else problem.describe()
+            reason = problem.describe_row(index)
+            text[index] = f"{text[index]}; {reason}" if text[index] else reason
     return pd.Series(text, dtype="string")

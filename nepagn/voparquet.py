@@ -2,10 +2,18 @@
 
 Follows the IVOA VOParquet note (1.0): a VOTable header (FIELDs, no DATA) in
 `IVOA.VOTable-Parquet.content`, which TOPCAT and astropy's `parquet.votable` reader understand.
+
+astropy's Parquet reader (`Table.read(path)`, also the data half of `format="parquet.votable"`)
+needs two more things, which astropy's own writer stores: the width of every text column in
+`table::len::<name>` (without it, a text column holding a null fails with "TypeError: object of type
+'NoneType' has no len()"), and units and descriptions in `table_meta_yaml`. Both are written too.
+astropy has no null text: a null text cell reads there as the string "None" (the width is at
+least 4 so it reads whole); pandas, pyarrow and TOPCAT see the null.
 """
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 
 import pyarrow as pa
@@ -13,6 +21,9 @@ import pyarrow.compute as pc
 
 VERSION_KEY = b"IVOA.VOTable-Parquet.version"
 CONTENT_KEY = b"IVOA.VOTable-Parquet.content"
+ASTROPY_META_KEY = b"table_meta_yaml"
+ASTROPY_LEN_PREFIX = "table::len::"
+ASTROPY_MIN_TEXT_WIDTH = 4  # len("None"): what astropy makes of a null text cell
 _NS = "http://www.ivoa.net/xml/VOTable/v1.3"
 
 _DATATYPES = {
@@ -68,13 +79,48 @@ def votable_header(
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
+def _astropy_datatype(arrow_type: pa.DataType) -> str:
+    if pa.types.is_boolean(arrow_type):
+        return "bool"
+    if pa.types.is_floating(arrow_type) or pa.types.is_integer(arrow_type):
+        return str(arrow_type.to_pandas_dtype().__name__)
+    return "string"
+
+
+def astropy_metadata(
+    schema: pa.Schema, column_meta: dict[str, dict[str, str]] | None, lengths: dict[str, int] | None = None
+) -> dict[bytes, bytes]:
+    """The key-value metadata astropy's Parquet reader uses: text widths and column units/descriptions.
+
+    `table_meta_yaml` is written as JSON, which is valid YAML and needs no YAML library here.
+    """
+    column_meta, lengths = column_meta or {}, lengths or {}
+    datatype = []
+    for field in schema:
+        entry = {"name": field.name, "datatype": _astropy_datatype(field.type)}
+        meta = column_meta.get(field.name, {})
+        for key in ("unit", "description"):
+            if meta.get(key):
+                entry[key] = meta[key]
+        datatype.append(entry)
+    metadata = {ASTROPY_META_KEY: json.dumps({"datatype": datatype}, ensure_ascii=True).encode()}
+    for name, length in lengths.items():
+        metadata[f"{ASTROPY_LEN_PREFIX}{name}".encode()] = str(max(ASTROPY_MIN_TEXT_WIDTH, length)).encode()
+    return metadata
+
+
 def with_voparquet_metadata(
     schema: pa.Schema, column_meta: dict[str, dict[str, str]] | None, lengths: dict[str, int] | None = None
 ) -> pa.Schema:
-    """`schema` with the VOParquet key-value metadata added (other metadata kept)."""
+    """`schema` with the VOParquet key-value metadata (and astropy's) added; other metadata kept.
+
+    `lengths` (the longest value of each text column) gives VOTable arraysize and astropy's widths;
+    without it astropy's reader measures the text itself.
+    """
     metadata = dict(schema.metadata or {})
     metadata[VERSION_KEY] = b"1.0"
     metadata[CONTENT_KEY] = votable_header(schema, column_meta, lengths)
+    metadata.update(astropy_metadata(schema, column_meta, lengths))
     return schema.with_metadata(metadata)
 
 

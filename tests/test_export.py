@@ -120,6 +120,17 @@ def test_stilts_reads_the_fits_export(store, tmp_path):
     assert "ra(Double)/deg" in meta.stdout and "akari_n2_mag(Float)/mag" in meta.stdout
 
 
+@pytest.mark.skipif(shutil.which("stilts") is None, reason="STILTS not installed (Debian package `stilts`)")
+def test_stilts_reads_descriptions_longer_than_one_header_card(tmp_path):
+    """TOPCAT/STILTS show the whole TCOMMn, continued over CONTINUE cards, not the first 68 characters."""
+    files = _write_partitions(tmp_path / "parts", [_partition(20, 1, text_width=3)])
+    out = tmp_path / "long.fits"
+    write_fits_table(files, out, WRITER_META)
+    meta = subprocess.run(["stilts", "tpipe", f"in={out}", "omode=meta"], capture_output=True, text=True, check=True)
+    line = next(row for row in meta.stdout.splitlines() if "n2_mag(Float)" in row)
+    assert line.rstrip().endswith(WRITER_META["n2_mag"]["description"].rstrip()), line
+
+
 # --- the streaming FITS writer on partition files ---
 
 WRITER_META = {
@@ -175,7 +186,9 @@ def test_streamed_fits_equals_the_partitions(tmp_path):
     index = {name: i for i, name in enumerate(names, start=1)}
     assert header[f"TFORM{index['label']}"] == "17A"  # the widest partition's width wins
     assert header[f"TUNIT{index['ra']}"] == "deg" and header[f"TUCD{index['ra']}"] == "pos.eq.ra;meta.main"
-    assert header[f"TCOMM{index['n2_mag']}"] == WRITER_META["n2_mag"]["description"][:FITS_COMMENT_WIDTH].rstrip()
+    description = WRITER_META["n2_mag"]["description"].rstrip()
+    assert len(description) > FITS_COMMENT_WIDTH and header[f"TCOMM{index['n2_mag']}"] == description  # not cut
+    assert header["LONGSTRN"] == "OGIP 1.0"
     assert header[f"TNULL{index['votes']}"] == -32768 and f"TNULL{index['healpix']}" not in header
 
     table = Table.read(out, mask_invalid=False)  # NaN and empty strings as written; TNULL still masks

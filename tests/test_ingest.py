@@ -181,6 +181,44 @@ def test_quarantine_keeps_every_row_accounted_for(tmp_path, cmap):
     assert len(stored) == 2995 and "NEP000010" not in set(stored["source_id"])
 
 
+def test_quarantine_reasons_quote_each_rows_own_value(tmp_path, cmap):
+    """Each quarantined row's reason quotes its own bad value (not the column's first), the raw text included."""
+    raw = survey(400)
+    raw["RAJ2000"] = raw["RAJ2000"].astype(object)
+    raw.loc[[3, 7], "RAJ2000"] = [400.0, -5.0]
+    raw["N2"] = raw["N2"].astype(object)
+    raw.loc[[11, 12], "N2"] = ["bright", "n/a?"]
+    raw.loc[[20, 21], "cls"] = [5, 7]
+    source = write_input(raw, tmp_path / "bad.csv")
+    ingest(source, cmap, tmp_path / "store", quarantine_path=tmp_path / "rejected.parquet")
+    reasons = pd.read_parquet(tmp_path / "rejected.parquet").set_index("input_row")["reason"]
+    assert reasons[3] == "column 'ra': RA (deg) outside [0, 360], got 400.0"
+    assert reasons[7] == "column 'ra': RA (deg) outside [0, 360], got -5.0"
+    assert reasons[11] == "column 'N2': non-numeric values (for akari_n2_mag), got 'bright'"
+    assert reasons[12] == "column 'N2': non-numeric values (for akari_n2_mag), got 'n/a?'"
+    assert reasons[20].endswith("got '5'") and reasons[21].endswith("got '7'") and "label value" in reasons[21]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupt"])
+def test_damaged_gzip_input_is_a_one_line_error(tmp_path, cmap, dask_client, capsys, damage):
+    """A truncated (EOFError) or corrupt (zlib.error / BadGzipFile) .csv.gz: exit 2, one line, no store left."""
+    import gzip
+
+    data = gzip.compress(survey(3000).to_csv(index=False).encode())
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    else:  # the first deflate block damaged: zlib.error (not an OSError) while even the header is read
+        data = data[:20] + bytes(b ^ 0x5A for b in data[20:84]) + data[84:]
+    source = tmp_path / "survey.csv.gz"
+    source.write_bytes(data)
+    for extra in (["--in-process"], ["--scheduler", dask_client.scheduler.address]):  # the error crosses from a worker
+        out = tmp_path / f"store{len(extra)}"
+        assert main(["ingest", str(source), "--columns", str(cmap.path), "--out", str(out), *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"nepagn ingest: error: {source}: cannot read as csv"), err
+        assert not out.exists()
+
+
 def test_failed_reingest_leaves_the_old_store_intact(tmp_path, cmap):
     good = write_input(survey(), tmp_path / "good.parquet")
     ingest(good, cmap, tmp_path / "store")
@@ -231,8 +269,9 @@ def test_real_sample_ingests_without_positions(tmp_path, poliszczuk_csv):
 
 
 def test_mock_catalogue_ingests_with_the_mock_map(tmp_path):
-    simulate = pytest.importorskip("nepagn.simulate")
-    mock = simulate.simulate_catalogue(1500, seed=2)
+    from nepagn.simulate import simulate_catalogue  # a broken import must fail here, not skip
+
+    mock = simulate_catalogue(1500, seed=2)
     mock.to_parquet(tmp_path / "mock.parquet")
     cmap = ColumnMap.load(catalogs_dir() / "columns" / "mock.toml")
     report = ingest(tmp_path / "mock.parquet", cmap, tmp_path / "store", max_rows_per_partition=400)

@@ -66,12 +66,24 @@ def test_report_writes_figures_tables_and_calibrators(tiny_runs, tmp_path):
     assert ((calibrated >= 0) & (calibrated <= 1)).all() and np.all(np.diff(calibrated) >= 0)
 
 
-def test_report_table_matches_fold_metrics(tiny_runs):
+def test_report_table_matches_fold_metrics(tiny_runs, tmp_path):
+    """The report's table row of each model is the mean ± std of its per-fold metrics (read from the report)."""
     cv_dir, _ = tiny_runs
     pred = load_predictions(cv_dir)
     per_fold = fold_metrics(pred.oof)
     assert len(per_fold) == 2 * 2 * 2  # models x seeds x folds
-    assert per_fold["roc_auc"].between(0, 1).all()
+    assert main(["report", "--models", str(cv_dir), "--out", str(tmp_path), "--model", "N"]) == 0
+    text = (tmp_path / "validation_report.md").read_text()
+    section = text[text.index(f"## {cv_dir.name}"):]
+    for model in ("N", "HGB"):
+        row = next(line for line in section.splitlines() if line.startswith(f"| {model} |"))
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        folds = per_fold[per_fold["model"] == model]
+        for column, metric in enumerate(("roc_auc", "balanced_accuracy", "agn_completeness", "precision",
+                                         "sfg_completeness", "accuracy"), start=1):
+            expected = f"{folds[metric].mean():.3f} ± {folds[metric].std(ddof=1):.3f}"
+            assert cells[column] == expected, (model, metric, row)
+        assert cells[-1] == "4"  # 2 seeds x 2 folds
 
 
 def test_report_without_predictions_is_a_one_line_error(tmp_path, capsys):
@@ -163,3 +175,114 @@ def test_selection_table_quotes_no_classifier_auc_where_a_cut_applies_to_a_handf
     irac, wise = selection_table(rows).splitlines()[2:]
     assert "0.600" not in irac and "fewer than 5 objects of a class" in irac
     assert wise.endswith("| 0.800 | 0.930 ± 0.020 |")
+
+
+# --- figures as they would appear in a paper (issue 16 item 19) ---
+
+
+def _sky_summary() -> dict:
+    """Counts of a small sky at order 8: 14 well-filled pixels and two with 1 and 2 classified sources."""
+    import healpy as hp
+
+    centre = hp.ang2pix(256, 270.0, 66.56, nest=True, lonlat=True)
+    pixels = [int(p) for p in range(centre - 8, centre + 8)]
+    classified = {str(p): 40 for p in pixels}
+    agn = {str(p): 10 + i for i, p in enumerate(pixels)}
+    classified[str(pixels[0])], agn[str(pixels[0])] = 1, 0  # 0/1 is not an AGN fraction of 0
+    classified[str(pixels[1])], agn[str(pixels[1])] = 2, 0
+    return {"sky": {"order": 8, "classified": classified, "agn": agn}}
+
+
+def test_agn_fraction_map_has_ra_dec_axes_and_does_not_paint_sparse_pixels_as_zero():
+    from matplotlib.collections import PolyCollection
+
+    from nepagn.report.catalogue_figures import agn_fraction_sky_figure
+
+    figure = agn_fraction_sky_figure(_sky_summary())
+    ax = figure.axes[0]
+    assert ax.get_xlabel() == "RA (deg)" and ax.get_ylabel() == "Dec (deg)"
+    left, right = ax.get_xlim()
+    assert left > right  # east to the left
+    figure.canvas.draw()
+    assert [t.get_text() for t in ax.get_xticklabels() if t.get_text()] and \
+        [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    coloured, sparse = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    np.testing.assert_allclose(np.sort(coloured.get_array()), np.sort([(12 + i) / 40 for i in range(14)]))
+    assert len(sparse.get_paths()) == 2 and sparse.get_array() is None and sparse.get_hatch()
+    bar_label = figure.axes[1].yaxis.label
+    assert bar_label.get_text() == "AGN fraction (consensus class)"
+    assert bar_label.get_fontsize() <= ax.xaxis.label.get_fontsize()
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+
+
+def test_selection_figure_draws_no_empty_panel_and_names_the_cuts_it_leaves_out(tiny_runs):
+    import matplotlib.pyplot as plt
+
+    from nepagn.report.validation_figures import MIN_PER_CLASS, selection_fig, selection_rows
+
+    _, ablation_dir = tiny_runs
+    pred = load_predictions(ablation_dir)
+    model = next(m for m in pred.oof["model"].unique() if m.endswith(":all"))
+    rows = selection_rows(pred, model)
+    assert len(rows) >= 2
+    # one cut now applies to only two objects, one of each class
+    sel = pred.selections.copy()
+    thin = rows.iloc[0]["selection"]
+    column = f"sel_{thin}_applicable"
+    y = sel["y_true"].astype(bool)
+    keep = sel.index.isin([sel[y & sel[column]].index[0], sel[~y & sel[column]].index[0]])
+    sel[column] = sel[column] & keep
+    pred = replace(pred, selections=sel)
+    rows = selection_rows(pred, model)
+    shown = rows[[min(r["n_agn"], r["n"] - r["n_agn"]) >= MIN_PER_CLASS for _, r in rows.iterrows()]]
+    figure = selection_fig(pred, model, "cuts")
+    visible = [ax for ax in figure.axes if ax.axison]
+    assert len(visible) == len(shown) and thin not in set(shown["selection"])
+    for ax in visible:  # a ROC curve (many points) and the cut's point, never clipped at the frame
+        lines = ax.get_lines()
+        assert any(len(line.get_xdata()) > 100 for line in lines)
+        stars = [line for line in lines if line.get_marker() == "*"]
+        assert len(stars) == 1 and not stars[0].get_clip_on()
+    notes = " ".join(text.get_text() for text in figure.texts)
+    assert "Not shown" in notes and rows.set_index("selection").loc[thin, "label"] in notes
+    plt.close(figure)
+
+
+def test_mock_coverage_titles_give_each_bands_own_detected_fraction(tmp_path):
+    from nepagn.report.mock_figures import COVERAGE_PANELS, coverage_figure, percent
+    from nepagn.simulate import simulate_catalogue
+
+    mock = simulate_catalogue(4000, seed=0)
+    titles = coverage_figure(mock, tmp_path / "coverage.png")
+    by_band = dict(zip([band for band, _ in COVERAGE_PANELS], titles, strict=True))
+    for band in ("irac3", "irac4", "mips24"):
+        fraction = mock[f"{band}_mag"].notna().mean()
+        assert by_band[band].endswith(f": {percent(fraction)} detected"), by_band[band]
+    assert "IRAC 5.8" in by_band["irac3"] and "MIPS 24" in by_band["mips24"] and "IRAC" not in by_band["mips24"]
+    assert percent(0.0011) == "0.11 %" and percent(0.045) == "4.5 %" and percent(0.62) == "62 %"
+
+
+def test_calibration_histogram_counts_objects_and_uncertainty_axes_say_raw_score(tiny_runs):
+    import matplotlib.pyplot as plt
+
+    from nepagn.report.validation_figures import calibration_fig, run_description, uncertainty_fig
+
+    cv_dir, _ = tiny_runs
+    pred = load_predictions(cv_dir)
+    n_objects = pred.oof["source_id"].nunique()
+    assert len(pred.oof[pred.oof["model"] == "N"]) == 2 * n_objects  # one prediction per object and seed
+    figure, _ = calibration_fig(pred, "N", "title")
+    hist = figure.axes[1]
+    assert hist.get_ylabel() == "objects (mean of 2 seeds)"
+    for patch in hist.patches:  # each step histogram sums to the objects, not to objects x seeds
+        heights = patch.get_xy()[1:-1:2, 1]
+        assert heights.sum() == pytest.approx(n_objects)
+    plt.close(figure)
+    figure, _ = uncertainty_fig(pred, "N", "title")
+    labels = [figure.axes[0].get_xlabel(), figure.axes[0].get_ylabel(), figure.axes[1].get_xlabel()]
+    assert all("raw score" in label for label in labels) and not any("p_agn" in label for label in labels)
+    plt.close(figure)
+    described = run_description(pred)
+    assert cv_dir.name not in described and f"{n_objects} objects" in described and "2 seeds" in described

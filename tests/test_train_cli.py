@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from nepagn.cli import main
-from nepagn.resources import catalogs_dir
 from nepagn.simulate import simulate_catalogue
 
 BANDS = "hsc_g,hsc_i,akari_n2,akari_n4,akari_s11"
@@ -41,8 +40,8 @@ def test_train_cli_end_to_end(canonical_parquet, dask_client, tmp_path, capsys):
             "2",
             "--bands",
             BANDS,
-            "--workers",
-            "1",
+            "--scheduler",
+            dask_client.scheduler.address,
             "--out",
             str(out),
         ]
@@ -80,24 +79,24 @@ def test_train_cli_names_a_missing_label_column(dask_client, tmp_path, capsys):
     assert "'label'" in capsys.readouterr().err and not (tmp_path / "m").exists()
 
 
-def test_train_cli_on_the_real_sample_with_its_column_map(poliszczuk_csv, dask_client, tmp_path):
+def test_train_cli_on_the_real_sample_with_its_shipped_column_map_name(poliszczuk_csv, dask_client, tmp_path):
+    """--columns takes a shipped map's name (as ingest and update do), not only a path."""
     out = tmp_path / "real"
-    columns = catalogs_dir() / "columns" / "poliszczuk2021.toml"
     status = main(
         [
             "train",
             "--input",
             str(poliszczuk_csv),
             "--columns",
-            str(columns),
+            "poliszczuk2021",
             "--models",
             "A",
             "--folds",
             "2",
             "--max-epochs",
             "1",
-            "--workers",
-            "1",
+            "--scheduler",
+            dask_client.scheduler.address,
             "--out",
             str(out),
         ]

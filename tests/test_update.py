@@ -43,6 +43,10 @@ def split_mock(tmp_path_factory):
     candidates = base[base[DEGRADED].notna()][SOURCE_ID].iloc[::40]
     fixed = base[SOURCE_ID].isin(candidates.iloc[:N_FIXED])  # base rows whose values update 1 corrects
     base.loc[fixed, DEGRADED] = base.loc[fixed, DEGRADED] + 0.7
+    base.loc[fixed, RA] = base.loc[fixed, RA] + 2e-5  # remeasured positions (0.07 arcsec) ...
+    base.loc[fixed, DEC] = base.loc[fixed, DEC] - 2e-5
+    # ... and corrected labels
+    base.loc[fixed, LABEL] = np.where(base.loc[fixed, LABEL].fillna("") == "AGN", "SFG", "AGN")
     update1 = pd.concat([full.iloc[np.sort(order[N_BASE:N_BASE + N_NEW])],
                          full[full[SOURCE_ID].isin(base.loc[fixed, SOURCE_ID])]])
     update2 = full.iloc[np.sort(order[N_BASE + N_NEW:])]
@@ -330,14 +334,22 @@ def test_new_sky_area_gets_partitions_that_do_not_overlap_existing_ones():
 
 def test_positions_and_labels_of_updated_rows_replace_the_stored_ones(updated, split_mock):
     store = open_store(updated["store"])
-    rows = store.to_dask(columns=[SOURCE_ID, RA, DEC, DEGRADED]).compute().set_index(SOURCE_ID)
+    rows = store.to_dask(columns=[SOURCE_ID, RA, DEC, LABEL, DEGRADED]).compute().set_index(SOURCE_ID)
     full = pd.read_parquet(split_mock["full"]).set_index(SOURCE_ID)
+    base = pd.read_parquet(split_mock["base"]).set_index(SOURCE_ID)
     fixed = sorted(split_mock["fixed_ids"])
-    np.testing.assert_allclose(rows.loc[fixed, DEGRADED], full.loc[fixed, DEGRADED])
+    for column in (RA, DEC, DEGRADED):
+        assert (base.loc[fixed, column] != full.loc[fixed, column]).all(), column  # the update really changes them
+        np.testing.assert_array_equal(rows.loc[fixed, column], full.loc[fixed, column])
+    assert (base.loc[fixed, LABEL].fillna("") != full.loc[fixed, LABEL].fillna("")).all()
+    assert rows.loc[fixed, LABEL].fillna("").tolist() == full.loc[fixed, LABEL].fillna("").tolist()
+    catalogue = current_catalogue(updated["out"]).set_index(SOURCE_ID)
+    np.testing.assert_array_equal(catalogue.loc[fixed, RA], full.loc[fixed, RA])
+    assert ((catalogue.loc[fixed, "status"] == "labelled") == full.loc[fixed, LABEL].notna()).all()
 
 
-@pytest.mark.slow
 def test_retrain_trains_on_the_grown_labelled_set_and_rebuilds_with_it(base_build, dask_client, tmp_path):
+    """Runs in CI (one epoch per network): --retrain is the path that changes the models a catalogue is made with."""
     store, out = fresh_copy(base_build, tmp_path)
     frame = open_store(store).to_dask(columns=[SOURCE_ID, LABEL, "true_class"]).compute()
     fresh = frame[frame[LABEL].isna() & frame["true_class"].isin(["AGN", "SFG"])].head(30)
@@ -347,7 +359,7 @@ def test_retrain_trains_on_the_grown_labelled_set_and_rebuilds_with_it(base_buil
     column_map.write_text('name = "spec"\n[columns]\nsource_id = "id"\n[label]\nfrom = "spec_class"\n'
                           'AGN = ["AGN"]\nSFG = ["SFG"]\n')
     result = update_catalogue(store, out, tmp_path / "labels.csv", column_map, dask_client, retrain=True,
-                              max_epochs=2)
+                              max_epochs=1)
     assert not result.labels.models_stale and result.modeldir.parent == out.resolve() / "models"
     entry = load_index(out)["versions"][1]
     assert entry["models"]["modeldir"] == str(result.modeldir) and entry["partitions_reused"] == []
@@ -375,3 +387,73 @@ def test_update_of_an_older_format_catalogue_recomputes_every_partition(split_mo
     assert current.loc[classified, "in_labelled_domain"].notna().all()
     # format 4: every partition has the named subsets, classes cut on p_agn
     assert current.loc[classified, ["agn_reliable", "agn_complete"]].notna().all().all()
+
+
+def test_update_checks_its_arguments_before_touching_the_store(base_build, split_mock, tmp_path, capsys):
+    store, out = fresh_copy(base_build, tmp_path)
+    before = open_store(store).snapshot_id
+    for extra, message in ((["--models", str(tmp_path / "nomodels")], "not a model set"),
+                           (["--band-registry", str(tmp_path / "none.csv")], "band registry file not found")):
+        code = main(["update", "--store", str(store), "--catalogue", str(out), "--add", str(split_mock["update1"]),
+                     "--columns", "mock", *extra])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and message in err[0], err
+    assert open_store(store).snapshot_id == before and not (out / "versions").exists()
+
+
+def test_list_and_prune_check_the_store_and_catalogue_first(base_build, tmp_path, capsys):
+    for store, out, message in (
+        (tmp_path / "notastore", base_build / "out", "no store there"),
+        (base_build / "store", tmp_path / "nothing", "no catalogue there"),
+    ):
+        for action in (["--list"], ["--prune"]):
+            code = main(["update", "--store", str(store), "--catalogue", str(out), *action])
+            err = capsys.readouterr().err.strip().splitlines()
+            assert code == 2 and len(err) == 1 and message in err[0], (action, err)
+
+
+def test_second_update_of_the_same_store_and_catalogue_stops_at_once(base_build, split_mock, dask_client, tmp_path):
+    """A real second `nepagn update` process, while a first holds the locks, changes nothing and says who holds them."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    store, out = fresh_copy(base_build, tmp_path)
+    before = open_store(store).snapshot_id
+
+    def update(path: Path) -> list[str]:
+        return [sys.executable, "-m", "nepagn.cli", "update", "--store", str(store), "--catalogue", str(out),
+                "--add", str(path), "--columns", "mock", "--scheduler", dask_client.scheduler.address, "--quiet"]
+
+    first = subprocess.Popen(update(split_mock["update1"]), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lock = tmp_path / ".store.nepagn.lock"  # beside the store: the update swaps the store folder itself
+        deadline = time.monotonic() + 300
+        while first.poll() is None and time.monotonic() < deadline:
+            try:
+                if json.loads(lock.read_text())["pid"] == first.pid:
+                    break
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.02)
+        assert first.poll() is None, first.communicate()[1][-3000:]
+        os.kill(first.pid, signal.SIGSTOP)
+        try:
+            second = subprocess.run(update(split_mock["update2"]), capture_output=True, text=True, timeout=300)
+        finally:
+            os.kill(first.pid, signal.SIGCONT)
+        _, first_err = first.communicate(timeout=300)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert second.returncode == 2, second.stderr[-3000:]
+    assert "another nepagn process is writing here" in second.stderr and f"pid {first.pid}" in second.stderr
+    assert first.returncode == 0, first_err[-3000:]
+    index = load_index(out)
+    assert [entry["version"] for entry in index["versions"]] == [0, 1]  # only the first update was applied
+    assert open_store(store).snapshot_id != before
+    update2_ids = set(pd.read_parquet(split_mock["update2"])[SOURCE_ID])
+    assert not update2_ids & set(open_store(store).to_dask(columns=[SOURCE_ID]).compute()[SOURCE_ID])

@@ -6,25 +6,11 @@ import argparse
 from pathlib import Path
 
 from nepagn.cluster import add_cluster_arguments, client_from_args
-from nepagn.columnmap import ColumnMap
-from nepagn.errors import NepagnError
+from nepagn.columnmap import ColumnMap, resolve_column_map
 from nepagn.ingest import CHUNK_ROWS, DEFAULT_MAX_ROWS, check_output, ingest
-from nepagn.resources import catalogs_dir
 
 NAME = "ingest"
 HELP = "ingest a catalogue into a HEALPix-partitioned HATS Parquet store (LSDB, pandas, TOPCAT read it)"
-
-
-def resolve_column_map(value: str) -> Path:
-    """A column map file: a path, or the name of a shipped map in catalogs/columns (e.g. 'mock')."""
-    path = Path(value)
-    if path.is_file():
-        return path
-    shipped = catalogs_dir() / "columns" / f"{value}.toml"
-    if shipped.is_file():
-        return shipped
-    names = sorted(p.stem for p in (catalogs_dir() / "columns").glob("*.toml"))
-    raise NepagnError(f"column map {value!r} is neither a file nor a shipped map ({', '.join(names)})")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,13 +6,12 @@ import argparse
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tqdm import tqdm
-
-from nepagn.calibration import fit_calibrator, save_calibrator
 from nepagn.errors import NepagnError
-from nepagn.model.modeldir import MANIFEST
-from nepagn.report import validation_figures as vf
+
+if TYPE_CHECKING:  # imported by run(): matplotlib and scikit-learn are slow to import for --help
+    from nepagn.report import validation_figures as vf
 
 NAME = "report"
 HELP = "regenerate validation figures (PNG) and tables (Markdown) from MODELDIRs / EVALDIRs, without retraining"
@@ -59,6 +58,8 @@ def _pick_model(models: list[str], wanted: str) -> str:
 
 def _run_section(pred: vf.Predictions, figures: Path, wanted: str) -> tuple[list[str], list[Path]]:
     """Figures and tables of one run (or pooled runs), as Markdown lines, and the figure files written."""
+    from nepagn.report import validation_figures as vf
+
     info = vf.run_info(pred)
     commands = info["command"] if isinstance(info["command"], list) else [info["command"]]
     lines = [
@@ -90,13 +91,14 @@ def _run_section(pred: vf.Predictions, figures: Path, wanted: str) -> tuple[list
             lines += [vf.selection_table(rows), "", f"![colour cuts](figures/{path.name})", ""]
         return lines, paths
     lines += [vf.markdown_table(vf.metrics_table(pred.oof)), ""]
-    path = vf.roc_figure(pred, figures / f"{prefix}_roc.png", f"ROC, {pred.name}")
+    described = vf.run_description(pred)
+    path = vf.roc_figure(pred, figures / f"{prefix}_roc.png", f"ROC\n{described}")
     paths.append(path)
     lines += [f"![ROC](figures/{path.name})", ""]
     model = _pick_model(models, wanted)
     if pred.oof.loc[pred.oof["model"] == model, "y_true"].nunique() == 2:
         path, scores = vf.calibration_figure(
-            pred, model, figures / f"{prefix}_calibration.png", f"Reliability of model {model}, {pred.name}"
+            pred, model, figures / f"{prefix}_calibration.png", f"Reliability of model {model}\n{described}"
         )
         paths.append(path)
         inner_fitted = pred.inner is not None and model in set(pred.inner["model"])
@@ -115,11 +117,12 @@ def _run_section(pred: vf.Predictions, figures: Path, wanted: str) -> tuple[list
                 pred,
                 model,
                 figures / f"{prefix}_uncertainty.png",
-                f"Per-object spread of p_agn, model {model}, {pred.name}",
+                f"Per-object spread of the raw score, model {model}\n{described}",
             )
             paths.append(path)
             lines += [
-                f"Per-object uncertainty of model {model}: std of held-out p_agn over {stats['n_seeds']} seeds, "
+                f"Per-object uncertainty of model {model}: std of the held-out raw score over "
+                f"{stats['n_seeds']} seeds, "
                 f"median {stats['median_std']:.3f}, 90th percentile {stats['p90_std']:.3f}.",
                 "",
                 f"![uncertainty](figures/{path.name})",
@@ -134,6 +137,9 @@ def save_calibrators(pred: vf.Predictions, directory: Path) -> list[Path]:
     A MODELDIR whose manifest lists calibrators (fitted by `nepagn train`, hashed, applied by
     build-catalogue) is refused: overwriting them would break its SHA-256 manifest.
     """
+    from nepagn.calibration import fit_calibrator, save_calibrator
+    from nepagn.model.modeldir import MANIFEST
+
     manifest_path = directory / MANIFEST
     if manifest_path.is_file() and json.loads(manifest_path.read_text()).get("calibration"):
         raise NepagnError(f"{directory}: this model set already carries the calibrators `nepagn train` fitted "
@@ -152,6 +158,11 @@ def save_calibrators(pred: vf.Predictions, directory: Path) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Write validation_report.md and its figures from the stored predictions of every --models run."""
+    from tqdm import tqdm
+
+    from nepagn.report import validation_figures as vf
+
     out = Path(args.out)
     figures = out / "figures"
     lines = [

@@ -1,4 +1,8 @@
-"""`nepagn train`: K-fold cross-validated training of Models A, B, C on the labelled rows, into a MODELDIR."""
+"""`nepagn train`: K-fold cross-validated training of Models A, B, C on the labelled rows, into a MODELDIR.
+
+TensorFlow, scikit-learn and pandas are imported by run(), not at the top: `nepagn train --help`
+and usage errors stay fast.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,16 @@ import argparse
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from nepagn.bands import get_bands
-from nepagn.cluster import add_cluster_arguments, client_from_args
+from nepagn.cluster import add_cluster_arguments
 from nepagn.errors import NepagnError
-from nepagn.model.config import RECIPES, load_training_config, recipe_protocol
-from nepagn.model.modeldir import MANIFEST
-from nepagn.model.training import DEFAULT_COPIES, PROTOCOLS, default_bands, train_model_set
-from nepagn.schema import LABEL
+from nepagn.model.config import DEFAULT_COPIES, RECIPES
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+PROTOCOLS = ("paper", "strict")  # nepagn.model.training.PROTOCOLS, which checks them again
 
 NAME = "train"
 HELP = "cross-validate and train Models A, B, C (Chen et al. 2021) and/or HGBC on the labelled rows; writes a MODELDIR"
@@ -28,7 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--store", type=Path, metavar="STORE", help="HATS store from `nepagn ingest` (labelled rows)")
     source.add_argument("--input", type=Path, metavar="FILE", help="a catalogue file (Parquet, CSV, FITS, VOTable)")
     parser.add_argument(
-        "--columns", type=Path, metavar="MAP", help="column map TOML for --input (default: already canonical)"
+        "--columns", metavar="MAP",
+        help="column map of --input: a TOML file or a shipped map name (e.g. poliszczuk2021); "
+             "default: the input is already canonical",
     )
     parser.add_argument("--models", default="A,B,C",
                         help="comma-separated model names (A, B, C; HGBC: gradient boosting with colours) or TOML "
@@ -80,6 +86,10 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 
 def read_labelled(args: argparse.Namespace) -> pd.DataFrame:
     """The labelled rows (canonical columns) from --store or --input [--columns]."""
+    import pandas as pd
+
+    from nepagn.schema import LABEL
+
     if args.store is not None:
         if args.columns is not None:
             raise NepagnError("--columns applies to --input only (a store is already canonical)")
@@ -93,31 +103,48 @@ def read_labelled(args: argparse.Namespace) -> pd.DataFrame:
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     from nepagn.readers import plan_chunks, read_chunk
 
+    if not args.input.exists():
+        from nepagn.errors import InputError
+
+        raise InputError(args.input, "input not found (--input)")
     raw = pd.concat([read_chunk(chunk) for chunk in plan_chunks(args.input)], ignore_index=True)
     if args.columns is not None:
-        from nepagn.columnmap import ColumnMap
+        from nepagn.columnmap import ColumnMap, resolve_column_map
 
-        return ColumnMap.load(args.columns).apply(raw, source=args.input)
+        return ColumnMap.load(resolve_column_map(args.columns)).apply(raw, source=args.input)
     return raw
 
 
 def run(args: argparse.Namespace) -> int:
+    """Check the arguments, read the labelled rows, train on the cluster and print Table 1."""
+    from nepagn.cluster import client_from_args, import_tensorflow_quietly
+    from nepagn.commands.build_catalogue import check_writable_dir
+    from nepagn.model.config import load_training_config, recipe_protocol
+    from nepagn.model.modeldir import MANIFEST
+    from nepagn.model.training import train_model_set
+
     models = [name.strip() for name in args.models.split(",") if name.strip()]
     bands = [band.strip() for band in args.bands.split(",")] if args.bands else None
     options = {name: True for name in ("mask_channel", "standardise", "colour_channel") if getattr(args, name)}
     if args.missing:
         options["missing"] = args.missing
-    labelled = read_labelled(args)
     if args.out.exists():
         raise NepagnError(f"{args.out}: output folder already exists; choose a new --out (nothing was overwritten)")
     if args.copies < 1:
         raise NepagnError(f"--copies: need at least one copy, not {args.copies}")
+    if args.target is not None and not args.target.exists():
+        raise NepagnError(f"{args.target}: --target store not found")
+    check_writable_dir(args.out.resolve().parent, "the folder of --out")
+    labelled = read_labelled(args)
     target = None
     if args.target is not None:
+        from nepagn.bands import get_bands
         from nepagn.degrade import target_from_store
+        from nepagn.model.training import default_bands
 
         target = target_from_store(args.target, get_bands(bands) if bands else default_bands(labelled))
-    with client_from_args(args) as client:
+    import_tensorflow_quietly()  # the model set is written from this process
+    with client_from_args(args, tensorflow=True) as client:
         modeldir = train_model_set(
             labelled,
             args.out,
@@ -144,3 +171,9 @@ def run(args: argparse.Namespace) -> int:
           f"{manifest['decision']['complete_threshold']} (estimated on {manifest['decision']['estimated_on']})")
     print((modeldir / "table1.md").read_text())
     return 0
+
+
+def resume_hint(args: argparse.Namespace) -> str:
+    """What a stopped training leaves (printed by the CLI after Ctrl-C, SIGTERM or a full disk)."""
+    return (f"nothing was written to {args.out} (a model set appears only once complete); "
+            "rerun the same command to train again")

@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from nepagn.cluster import add_cluster_arguments, client_from_args
+from nepagn.cluster import add_cluster_arguments
 from nepagn.errors import NepagnError
 
 NAME = "update"
@@ -41,12 +41,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_cluster_arguments(parser)
 
 
-def run(args: argparse.Namespace) -> int:
-    """List, prune, or apply one update."""
+def check_store_and_catalogue(store: Path, out_dir: Path) -> None:
+    """NepagnError unless STORE is a complete store and OUTDIR a build-catalogue output (or versions of one)."""
+    from nepagn.store import open_store
     from nepagn.update import versions
-    from nepagn.update.run import prune_versions, update_catalogue
+
+    open_store(store)
+    if not out_dir.is_dir():
+        raise NepagnError(f"{out_dir}: no catalogue there (not a folder); build one with "
+                          f"`nepagn build-catalogue --store {store} --out {out_dir}`")
+    if versions.load_index(out_dir) is None and not (out_dir / "provenance.json").is_file():
+        raise NepagnError(f"{out_dir}: no complete catalogue there (no provenance.json and no {versions.INDEX}); "
+                          f"build one with `nepagn build-catalogue --store {store} --out {out_dir}`")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check STORE and OUTDIR, then list, prune, or (holding both locks) apply one update."""
+    from nepagn.update import versions
 
     out_dir = Path(args.catalogue)
+    check_store_and_catalogue(Path(args.store), out_dir)
     if args.list:
         index = versions.load_index(out_dir)
         if index is None:
@@ -57,20 +71,65 @@ def run(args: argparse.Namespace) -> int:
             inputs = ", ".join(i["input_id"] for i in entry.get("inputs", []))
             print(f"v{entry['version']:04d} {state:8s} {entry['run_id']} {entry.get('created_utc')} {inputs}")
         return 0
-    if args.prune:
-        removed = prune_versions(out_dir, args.keep, args.store)
-        print(f"pruned versions {removed or 'none'} of {out_dir}")
-        return 0
-    if not args.add or not args.columns:
+    if not args.prune and (not args.add or not args.columns):
         raise NepagnError("--add FILE and --columns MAP are required (or use --list / --prune)")
-    from nepagn.commands.ingest import resolve_column_map
+    with _locked(args, out_dir):
+        if args.prune:
+            from nepagn.update.run import prune_versions
 
-    columns = resolve_column_map(args.columns)
-    with client_from_args(args) as client:
-        result = update_catalogue(args.store, out_dir, args.add, columns, client, models=args.models,
-                                  retrain=args.retrain, band_registry=args.band_registry, quarantine=args.quarantine,
-                                  max_epochs=args.max_epochs, progress=not args.quiet)
+            removed = prune_versions(out_dir, args.keep, args.store)
+            print(f"pruned versions {removed or 'none'} of {out_dir}")
+            return 0
+        result = _apply(args, out_dir)
     print(result.summary())
     if result.created and not args.quiet:
         print(json.dumps({"version": result.version, "computed": result.computed}, default=list))
     return 0
+
+
+def _locked(args: argparse.Namespace, out_dir: Path):
+    """Both locks an update holds: OUTDIR's (shared with build-catalogue) and the store's (beside it)."""
+    from contextlib import ExitStack
+
+    from nepagn.locks import LOCK_NAME, exclusive_lock, lock_path_for_store
+
+    stack = ExitStack()
+    try:
+        stack.enter_context(exclusive_lock(out_dir / LOCK_NAME, f"{out_dir} (--catalogue)", args.command_line))
+        stack.enter_context(exclusive_lock(lock_path_for_store(args.store), f"{args.store} (--store)",
+                                           args.command_line))
+    except BaseException:
+        stack.close()
+        raise
+    return stack
+
+
+def _apply(args: argparse.Namespace, out_dir: Path):
+    """One update on the cluster."""
+    from nepagn.cluster import client_from_args, import_tensorflow_quietly
+    from nepagn.columnmap import resolve_column_map
+    from nepagn.update.run import update_catalogue
+
+    if not Path(args.add).exists():
+        from nepagn.errors import InputError
+
+        raise InputError(args.add, "update file not found (--add)")
+    columns = resolve_column_map(args.columns)
+    if args.models:  # checked before the store is staged, not after
+        from nepagn.pipeline.model_info import read_model_set_info
+
+        read_model_set_info(args.models)
+    if args.band_registry and not Path(args.band_registry).is_file():
+        raise NepagnError(f"{args.band_registry}: band registry file not found (--band-registry)")
+    if args.retrain:  # a retrained model set is written from this process
+        import_tensorflow_quietly()
+    with client_from_args(args, tensorflow=True) as client:
+        return update_catalogue(args.store, out_dir, args.add, columns, client, models=args.models,
+                                retrain=args.retrain, band_registry=args.band_registry, quarantine=args.quarantine,
+                                max_epochs=args.max_epochs, progress=not args.quiet)
+
+
+def resume_hint(args: argparse.Namespace) -> str:
+    """What a stopped update leaves (printed by the CLI after Ctrl-C, SIGTERM or a full disk)."""
+    return (f"nothing was committed: the current catalogue version in {args.catalogue} and the store "
+            f"{args.store} are unchanged (leftovers are cleaned by the next update); rerun the same command")

@@ -63,6 +63,7 @@ def load_model_config(name_or_path: str | Path) -> ModelConfig:
         raise NepagnError(f"{path}: missing key {exc.args[0]!r}") from exc
 
 
+DEFAULT_COPIES = 10  # degraded copies per labelled row when training for a target catalogue (nepagn.degrade)
 RECIPES = {"catalogue": ("training_catalogue.toml", "strict"), "paper": ("training.toml", "paper")}
 
 

@@ -30,7 +30,13 @@ from nepagn.bands import Band, get_bands, load_registry
 from nepagn.degrade import TargetPhotometry
 from nepagn.errors import InputError, NepagnError
 from nepagn.features import FeatureSpec
-from nepagn.model.config import ModelConfig, TrainingConfig, load_model_config, load_training_config
+from nepagn.model.config import (
+    DEFAULT_COPIES,
+    ModelConfig,
+    TrainingConfig,
+    load_model_config,
+    load_training_config,
+)
 from nepagn.model.cv import inner_split, network_seed, stratified_folds
 from nepagn.model.hgb_training import HGB_MODELS, HgbTask, train_hgb_one
 from nepagn.model.metrics import best_balanced_threshold, classification_metrics
@@ -41,7 +47,6 @@ from nepagn.schema import LABEL, LABEL_AGN, LABEL_SFG, SOURCE_ID, agn_labels
 log = logging.getLogger(__name__)
 
 PROTOCOLS = ("paper", "strict")
-DEFAULT_COPIES = 10  # degraded copies per labelled row when a target is given
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,12 @@ OUTDIR layout:
 
 A partition is reused by a later build only if its done record holds the same key (input
 partition hash, model-set id, config hash, run id) and its file still has the recorded SHA-256.
+
+Order of the final writes, so that a build stopped at any point (Ctrl-C, SIGTERM, a full disk)
+never looks complete: the single-file exports, summary and figures first (each under a temporary
+name), then catalogue/properties (what makes LSDB open the HATS catalogue), then provenance.json
+(what marks the build complete). A failed write of any of them leaves the partitions and their done
+records, so the same command resumes.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from typing import Any
 
 from nepagn.calibration import warn_if_uncalibrated
 from nepagn.domain import domain_provenance
-from nepagn.errors import NepagnError
+from nepagn.errors import NepagnError, os_error_reason
 from nepagn.fits_writer import write_fits_table
 from nepagn.pipeline.catalogue_schema import catalogue_columns
 from nepagn.pipeline.model_info import read_model_set_info
@@ -46,7 +52,7 @@ from nepagn.pipeline.provenance import (
 )
 from nepagn.pipeline.summary import SKY_MAP_ORDER, add_counts, summarise, to_markdown, to_text
 from nepagn.pipeline.truth import complete_summary
-from nepagn.preprocess import PreprocessConfig
+from nepagn.preprocess import STATUS_CLASSIFIED, STATUS_LABELLED, STATUS_NO_REDSHIFT, PreprocessConfig
 from nepagn.schema import TRUE_CLASS, column_metadata
 from nepagn.store import finalize_store, mark_incomplete, open_store, partition_path
 
@@ -61,6 +67,8 @@ FIGURES_DIR = "figures"
 DONE_DIR = Path(".build") / "done"
 DEFAULT_SUMMARY_BAND = "hsc_i"
 FINAL_OUTPUTS = (CATALOGUE_PARQUET, CATALOGUE_FITS, PROVENANCE_JSON, "summary.txt", "summary.md", "summary.json")
+# A build whose inference set is smaller than this share of its unlabelled sources is warned about.
+FEW_CLASSIFIED_FRACTION = 0.01
 
 
 class BuildInterrupted(NepagnError):
@@ -78,6 +86,7 @@ class BuildResult:
     reused: list[tuple[int, int]]
     summary: dict[str, Any] = field(default_factory=dict)
     provenance: Provenance | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def catalogue_dir(self) -> Path:
@@ -102,6 +111,7 @@ def build_catalogue(
     provenance_extra: dict[str, Any] | None = None,
     progress: bool = False,
     limit_partitions: int | None = None,
+    started_utc: str | None = None,
     summary_band: str = DEFAULT_SUMMARY_BAND,
 ) -> BuildResult:
     """Classify every source of the store at `store_path` with the model set in `modeldir`; write OUTDIR.
@@ -111,8 +121,13 @@ def build_catalogue(
     others remain (what an interrupted build leaves behind; a rerun resumes).
     provenance_extra: input description (file checksum, column map), training settings, configs.
     summary_band: registry band id of the summary's per-magnitude-bin tables.
+    started_utc: when the command that asked for the build started (provenance `started_utc`;
+    default: now); the start of classification is recorded as `execution.classification_started_utc`.
+    A failure to write the final files for lack of space or permission is a NepagnError naming the
+    file; the partitions built so far stay for a rerun.
     """
-    started = utc_now()
+    classification_started = utc_now()
+    started = started_utc or classification_started
     out_dir = Path(out_dir).resolve()
     store = open_store(store_path)
     model_set = read_model_set_info(modeldir)
@@ -154,8 +169,7 @@ def build_catalogue(
     if reused:
         log.info("resuming: %d of %d partitions already built with the same inputs and models",
                  len(reused), len(store.partitions))
-    if jobs or not (catalogue_root / "properties").is_file():
-        mark_incomplete(catalogue_root)
+    mark_incomplete(catalogue_root)  # until the final files are written: LSDB must not open a half-made build
     selected = jobs if limit_partitions is None else jobs[:limit_partitions]
     computed = _run_jobs(client, selected, records, progress)
     if len(selected) < len(jobs):
@@ -172,6 +186,9 @@ def build_catalogue(
     summary = complete_summary(summarise(counts, models), store=store, catalogue_root=catalogue_root, wanted=wanted,
                                models=models, band=summary_band, decision=model_set.decision.record(),
                                degradation=model_set.degradation)
+    warnings = _few_classified_warnings(counts, preprocess_config)
+    for warning in warnings:
+        log.warning("build %s: %s", run_id, warning)
     provenance = Provenance(
         run_id=run_id,
         model_set_id=model_set.model_set_id,
@@ -188,6 +205,8 @@ def build_catalogue(
         configs={"pipeline": settings, **(provenance_extra or {}).get("configs", {})},
         started_utc=started,
         execution={
+            "command": (provenance_extra or {}).get("command"),
+            "classification_started_utc": classification_started,
             "scheduler": getattr(client.scheduler, "address", None),
             "workers": len(client.scheduler_info(n_workers=-1)["workers"]),
             "partitions_total": len(wanted),
@@ -195,17 +214,39 @@ def build_catalogue(
             "partitions_reused": [list(w) for w in reused],
         },
     )
-    finalize_store(
-        catalogue_root, catalogue_name, column_meta=None,
-        extra_properties={"nepagn_run_id": run_id, "nepagn_model_set_id": model_set.model_set_id,
-                          "nepagn_provenance": PROVENANCE_JSON},
-        partitions=wanted, remove_stale=True,
-    )
     provenance.finished_utc = utc_now()
-    _write_exports(out_dir, wanted, columns, provenance, summary)
+    properties = {"nepagn_run_id": run_id, "nepagn_model_set_id": model_set.model_set_id,
+                  "nepagn_provenance": PROVENANCE_JSON}
+    try:
+        _write_exports(out_dir, wanted, columns, provenance, summary, catalogue_name, properties)
+    except OSError as exc:
+        reason = os_error_reason(exc)
+        if reason is None:
+            raise
+        raise NepagnError(
+            f"{exc.filename or out_dir}: {reason}; the {len(wanted)} classified partitions are kept in {out_dir} "
+            "and nothing there reads as a complete catalogue; make room and rerun the same command to finish "
+            "(the partitions are reused)"
+        ) from exc
     log.info("catalogue %s written: %d rows (%d partitions computed, %d reused)", out_dir, rows_out,
              len(computed), len(reused))
-    return BuildResult(out_dir, run_id, model_set.model_set_id, computed, reused, summary, provenance)
+    return BuildResult(out_dir, run_id, model_set.model_set_id, computed, reused, summary, provenance, warnings)
+
+
+def _few_classified_warnings(counts: dict[str, Any], config: PreprocessConfig) -> list[str]:
+    """A warning when the inference set is empty or nearly so, with the reason and the way out."""
+    status = counts["status"]
+    unlabelled = counts["rows"] - status.get(STATUS_LABELLED, 0)
+    classified = status.get(STATUS_CLASSIFIED, 0)
+    if unlabelled == 0 or classified >= FEW_CLASSIFIED_FRACTION * unlabelled:
+        return []
+    parts = ", ".join(f"{name} {count}" for name, count in status.items() if count)
+    message = f"classified {classified} of {unlabelled} unlabelled sources ({parts})"
+    no_redshift = status.get(STATUS_NO_REDSHIFT, 0)
+    if no_redshift and config.redshift_rule == "required":
+        message += (f"; {no_redshift} have neither z_spec nor z_phot: the networks do not use redshift, "
+                    "so `--redshift-rule none` classifies them too (docs/catalogue.md)")
+    return [message]
 
 
 def _run_jobs(client, jobs: list[PartitionJob], records: dict, progress: bool) -> list[tuple[int, int]]:
@@ -225,31 +266,50 @@ def _remove_final_outputs(out_dir: Path) -> None:
     shutil.rmtree(out_dir / FIGURES_DIR, ignore_errors=True)
 
 
-def _write_exports(out_dir: Path, wanted, columns, provenance: Provenance, summary: dict[str, Any]) -> None:
-    """Single Parquet, FITS, summary and figures; provenance.json last (it marks the build complete)."""
+def _write_exports(
+    out_dir: Path, wanted, columns, provenance: Provenance, summary: dict[str, Any], catalogue_name: str,
+    properties: dict[str, str],
+) -> None:
+    """Single Parquet, FITS, summary and figures; then the HATS `properties`; provenance.json last.
+
+    Each file is written under a temporary name and renamed when complete, so a failure (a full
+    disk) leaves no half file, no `properties` (LSDB refuses the catalogue) and no provenance.json.
+    """
     from nepagn.report.catalogue_figures import agn_fraction_sky_map, agreement_bar_chart
+    from nepagn.report.truth_figures import truth_figure
 
     files = [partition_path(out_dir / CATALOGUE_DIR, order, pixel) for order, pixel in wanted]
     provenance_json = provenance.to_json()
-    write_voparquet(files, out_dir / CATALOGUE_PARQUET, columns, {PROVENANCE_KEY: provenance_json.encode()})
     header = {
         "ORIGIN": "nepagn build-catalogue",
         "RUN_ID": provenance.run_id,
-        "MODELSET": provenance.model_set_id[:68],
+        "MODELSET": provenance.model_set_id,
         "NEPAGNV": provenance.software["nepagn"],
         "PROVENAN": PROVENANCE_JSON,
     }
-    write_fits_table(files, out_dir / CATALOGUE_FITS, column_metadata(columns), header)
     figures = out_dir / FIGURES_DIR
-    agreement_bar_chart(summary, figures / "agreement.png")
-    agn_fraction_sky_map(summary, figures / "agn_fraction_map.png")
-    if summary.get("truth"):
-        from nepagn.report.truth_figures import truth_figure
-
-        truth_figure(summary["truth"], figures / "truth_reliability.png")
-    write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
-    write_text_atomic(out_dir / "summary.md", to_markdown(summary) + "\n")
-    write_text_atomic(out_dir / "summary.txt", to_text(summary) + "\n")
-    provenance.write(out_dir / CATALOGUE_DIR / PROVENANCE_JSON)
-    provenance.write(out_dir / PROVENANCE_JSON)
+    steps = [
+        (out_dir / CATALOGUE_PARQUET, lambda path: write_voparquet(files, path, columns,
+                                                                   {PROVENANCE_KEY: provenance_json.encode()})),
+        (out_dir / CATALOGUE_FITS, lambda path: write_fits_table(files, path, column_metadata(columns), header)),
+        (figures / "agreement.png", lambda path: agreement_bar_chart(summary, path)),
+        (figures / "agn_fraction_map.png", lambda path: agn_fraction_sky_map(summary, path)),
+        *([(figures / "truth_reliability.png", lambda path: truth_figure(summary["truth"], path))]
+          if summary.get("truth") else []),
+        (out_dir / "summary.json", lambda path: write_text_atomic(path, json.dumps(summary, indent=2) + "\n")),
+        (out_dir / "summary.md", lambda path: write_text_atomic(path, to_markdown(summary) + "\n")),
+        (out_dir / "summary.txt", lambda path: write_text_atomic(path, to_text(summary) + "\n")),
+        (out_dir / CATALOGUE_DIR / PROVENANCE_JSON, provenance.write),
+        (out_dir / CATALOGUE_DIR / "properties", lambda path: finalize_store(
+            path.parent, catalogue_name, column_meta=None, extra_properties=properties, partitions=wanted,
+            remove_stale=True)),
+        (out_dir / PROVENANCE_JSON, provenance.write),
+    ]
+    for path, write in steps:
+        try:
+            write(path)
+        except OSError as exc:  # name the file: pyarrow's errors do not
+            if exc.filename is None:
+                exc.filename = str(path)
+            raise
 

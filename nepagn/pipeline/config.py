@@ -54,9 +54,12 @@ def load_pipeline_config(override: str | Path | None = None) -> PipelineConfig:
         for section, entries in read_toml(path).items():
             if section not in SECTIONS or not isinstance(entries, dict):
                 raise NepagnError(f"{path}: unknown section [{section}]; expected one of {list(SECTIONS)}")
-            unknown = sorted(set(entries) - set(values[section]))
+            known = set(values[section])
+            if section == "preprocess":  # every rule PreprocessConfig knows, also those the shipped file leaves out
+                known |= set(PreprocessConfig.__dataclass_fields__)
+            unknown = sorted(set(entries) - known)
             if unknown:
-                raise NepagnError(f"{path}: unknown keys {unknown} in [{section}]; known: {sorted(values[section])}")
+                raise NepagnError(f"{path}: unknown keys {unknown} in [{section}]; known: {sorted(known)}")
             values[section].update(entries)
     config = PipelineConfig(values)
     try:

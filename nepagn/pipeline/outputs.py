@@ -17,19 +17,24 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from nepagn.files import make_public
 from nepagn.schema import Column, column_metadata
 from nepagn.voparquet import string_lengths, with_voparquet_metadata
 
 
 @contextmanager
 def atomic_path(dest: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `dest`; rename it to `dest` only if the block succeeds."""
+    """Yield a temporary path beside `dest`; rename it to `dest` only if the block succeeds.
+
+    The file gets the mode open() would give it (the umask's, not mkstemp's 0600): see nepagn.files.
+    """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        make_public(tmp)
         os.replace(tmp, dest)
     finally:
         Path(tmp).unlink(missing_ok=True)

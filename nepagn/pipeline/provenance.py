@@ -112,13 +112,16 @@ class Provenance:
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write text to a temporary file beside `path`, then rename it into place."""
+    """Write text to a temporary file beside `path`, then rename it into place (mode as open() gives it)."""
+    from nepagn.files import make_public
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
+        make_public(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -3,14 +3,13 @@ HEALPix sky map of the AGN fraction, both drawn from the summary's counts."""
 
 from __future__ import annotations
 
-import logging
-import warnings
 from pathlib import Path
 from typing import Any
 
 import healpy as hp
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from nepagn.pipeline.summary import INFERENCE_SET
 
@@ -42,54 +41,74 @@ def agreement_bar_chart(summary: dict[str, Any], path: str | Path) -> Path:
     return _save(figure, path)
 
 
-def agn_fraction_sky_map(summary: dict[str, Any], path: str | Path) -> Path:
-    """Gnomonic HEALPix map (nested) of the consensus AGN fraction per pixel, centred on the catalogue."""
+MIN_SOURCES_PER_PIXEL = 5  # a pixel with fewer classified sources has no meaningful AGN fraction
+
+
+def agn_fraction_sky_figure(summary: dict[str, Any]) -> Figure:
+    """The AGN-fraction map as a matplotlib Figure: RA/Dec axes (east to the left), one polygon per pixel.
+
+    Each HEALPix pixel (nested, the summary's sky order) is drawn as its true outline in RA/Dec and
+    coloured by its consensus AGN fraction; pixels with fewer than MIN_SOURCES_PER_PIXEL classified
+    sources are hatched grey, not coloured (a fraction of 0/1 or 1/2 is not a measurement).
+    """
+    from matplotlib.collections import PolyCollection
+    from matplotlib.patches import Patch
+
     sky = summary["sky"]
     nside = hp.order2nside(sky["order"])
-    values = np.full(hp.nside2npix(nside), hp.UNSEEN)
-    pixels = np.array([int(p) for p in sky["classified"]], dtype=np.int64)
+    pixels = np.array(sorted(int(p) for p in sky["classified"]), dtype=np.int64)
+    classified = np.array([sky["classified"][str(p)] for p in pixels], dtype=float)
+    agn = np.array([sky["agn"].get(str(p), 0) for p in pixels], dtype=float)
+    figure, ax = plt.subplots(figsize=(6.4, 5.4))
     if pixels.size:
-        classified = np.array([sky["classified"][str(p)] for p in pixels], dtype=float)
-        agn = np.array([sky["agn"].get(str(p), 0) for p in pixels], dtype=float)
-        values[pixels] = agn / classified
-        lon, lat = hp.pix2ang(nside, pixels, nest=True, lonlat=True)
-        centre_lon = float(np.degrees(np.angle(np.mean(np.exp(1j * np.radians(lon))))) % 360)
-        centre_lat = float(np.mean(lat))
-        extent = max(np.ptp(lat), np.ptp((lon - centre_lon + 180) % 360 - 180) * np.cos(np.radians(centre_lat)))
+        corners = hp.boundaries(nside, pixels, step=4, nest=True)  # (n, 3, 4 * step) unit vectors
+        lon, lat = hp.vec2ang(np.moveaxis(corners, 1, 2).reshape(-1, 3), lonlat=True)
+        lon, lat = lon.reshape(len(pixels), -1), lat.reshape(len(pixels), -1)
+        centre = float(np.degrees(np.angle(np.mean(np.exp(1j * np.radians(lon))))) % 360)
+        lon = centre + (lon - centre + 180) % 360 - 180  # no pixel split across RA = 0
+        polygons = np.stack([lon, lat], axis=-1)
+        enough = classified >= MIN_SOURCES_PER_PIXEL
+        fraction = PolyCollection(polygons[enough], array=(agn / np.maximum(classified, 1))[enough],
+                                  cmap="viridis", edgecolors="face", linewidths=0.2)
+        fraction.set_clim(0.0, 1.0)
+        ax.add_collection(fraction)
+        colourbar = figure.colorbar(fraction, ax=ax, shrink=0.85, pad=0.02)
+        colourbar.set_label("AGN fraction (consensus class)", fontsize=10)
+        colourbar.ax.tick_params(labelsize=9)
+        sparse = PolyCollection(polygons[~enough], facecolors="0.85", edgecolors="0.6", hatch="///",
+                                linewidths=0.2)
+        ax.add_collection(sparse)
+        if (~enough).any():
+            ax.legend(handles=[Patch(facecolor="0.85", edgecolor="0.6", hatch="///",
+                                     label=f"< {MIN_SOURCES_PER_PIXEL} classified sources")],
+                      loc="lower left", fontsize=8, frameon=True)
+        ax.set_xlim(lon.max() + 0.05 * np.ptp(lon), lon.min() - 0.05 * np.ptp(lon))  # RA grows to the left
+        ax.set_ylim(lat.min() - 0.05 * np.ptp(lat), lat.max() + 0.05 * np.ptp(lat))
+        ax.set_aspect(1.0 / np.cos(np.radians(float(np.mean(lat)))))
     else:
-        centre_lon, centre_lat, extent = 0.0, 0.0, 1.0
-    size = 200
-    resolution_arcmin = max(1.2 * extent + 2 * hp.nside2resol(nside, arcmin=True) / 60, 0.1) * 60 / size
-    figure = plt.figure(figsize=(6, 5.5))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Ignoring specified arguments", category=UserWarning)
-        hp.gnomview(
-            values,
-            nest=True,
-            rot=(centre_lon, centre_lat),
-            xsize=size,
-            reso=resolution_arcmin,
-            min=0.0,
-            max=1.0,
-            cmap="viridis",
-            unit="AGN fraction (consensus)",
-            title=f"AGN fraction per HEALPix pixel (order {sky['order']})",
-            fig=figure.number,
-            notext=True,
-        )
-    healpy_log = logging.getLogger("healpy")
-    level = healpy_log.level
-    healpy_log.setLevel(logging.WARNING)  # graticule() logs its spacing at INFO
-    try:
-        hp.graticule(dpar=1, dmer=2, alpha=0.4)
-    finally:
-        healpy_log.setLevel(level)
-    return _save(figure, path)
+        ax.text(0.5, 0.5, "no classified sources", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("RA (deg)")
+    ax.set_ylabel("Dec (deg)")
+    ax.set_title(f"AGN fraction per HEALPix pixel (order {sky['order']}, "
+                 f"{int(classified.sum())} classified sources)", fontsize=10)
+    ax.grid(alpha=0.3, lw=0.5)
+    figure.tight_layout()
+    return figure
+
+
+def agn_fraction_sky_map(summary: dict[str, Any], path: str | Path) -> Path:
+    """The consensus AGN fraction per HEALPix pixel on RA/Dec axes (agn_fraction_sky_figure), saved to `path`."""
+    return _save(agn_fraction_sky_figure(summary), path)
 
 
 def _save(figure, path: str | Path) -> Path:
+    """Save under a temporary name, then rename: a failed write (a full disk) leaves no half PNG."""
+    from nepagn.pipeline.outputs import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(figure)
+    try:
+        with atomic_path(path) as tmp:
+            figure.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
+    finally:
+        plt.close(figure)
     return path

@@ -108,31 +108,54 @@ def detected_fraction_figure(mock: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def coverage_figure(mock: pd.DataFrame, path: Path) -> None:
-    """Sky positions of sources detected in one band of each partial survey: the coverage maps."""
-    surveys = (("hsc_i", "Subaru HSC"), ("megacam_g", "CFHT MegaCam"), ("maidanak_r", "Maidanak SNUCAM"),
-               ("megaprime_u", "CFHT MegaPrime u"), ("wircam_j", "CFHT WIRCam"), ("flamingos_j", "KPNO FLAMINGOS"),
-               ("mips24", "Spitzer IRAC 5.8/8, MIPS 24"), ("galex_nuv", "GALEX NUV"), ("pacs_160", "Herschel PACS"))
+#: One band of each partial survey (and each Spitzer band apart: their depths differ by orders of magnitude).
+COVERAGE_PANELS: tuple[tuple[str, str], ...] = (
+    ("hsc_i", "Subaru HSC i"), ("megacam_g", "CFHT MegaCam g"), ("maidanak_r", "Maidanak SNUCAM R"),
+    ("megaprime_u", "CFHT MegaPrime u"), ("wircam_j", "CFHT WIRCam J"), ("flamingos_j", "KPNO FLAMINGOS J"),
+    ("galex_nuv", "GALEX NUV"), ("irac3", "Spitzer IRAC 5.8 um"), ("irac4", "Spitzer IRAC 8.0 um"),
+    ("mips24", "Spitzer MIPS 24 um"), ("pacs_160", "Herschel PACS 160 um"), ("spire_250", "Herschel SPIRE 250 um"),
+)
+
+
+def percent(fraction: float) -> str:
+    """A detected fraction as a percentage with the precision it needs: '62 %', '4.5 %', '0.11 %'."""
+    value = 100.0 * fraction
+    if value == 0 or value >= 10:
+        return f"{value:.0f} %"
+    if value >= 1:
+        return f"{value:.1f} %"
+    return f"{value:.2g} %"
+
+
+def coverage_figure(mock: pd.DataFrame, path: Path) -> list[str]:
+    """Sky positions of the sources detected in one band of each partial survey: the coverage maps.
+
+    Each panel's title gives its band's detected fraction over the whole mock (not the plotted
+    sample); returns the panel titles.
+    """
     sample = mock.sample(min(len(mock), 30_000), random_state=0)
     x, y = footprint.to_tangent_plane(sample["ra"].to_numpy(), sample["dec"].to_numpy())
-    fig, axes = plt.subplots(3, 3, figsize=(9, 9), sharex=True, sharey=True)
+    fig, axes = plt.subplots(3, 4, figsize=(11.5, 9), sharex=True, sharey=True)
     edge = np.linspace(0, 2 * np.pi, 300)
-    for ax, (band, title) in zip(axes.flat, surveys, strict=True):
+    titles = []
+    for ax, (band, name) in zip(axes.flat, COVERAGE_PANELS, strict=True):
         seen = sample[f"{band}_mag"].notna().to_numpy()
         ax.scatter(-x[~seen], y[~seen], s=0.3, color="#cccccc", rasterized=True)
-        ax.scatter(-x[seen], y[seen], s=0.3, color="#1f77b4", rasterized=True)
+        ax.scatter(-x[seen], y[seen], s=1.5 if seen.mean() < 0.01 else 0.3, color="#1f77b4", rasterized=True)
         ax.plot(footprint.FIELD_RADIUS_DEG * np.cos(edge), footprint.FIELD_RADIUS_DEG * np.sin(edge), "k-", lw=0.6)
-        ax.set_title(f"{title}: {seen.mean():.0%} detected", fontsize=9)
+        titles.append(f"{name}: {percent(float(mock[f'{band}_mag'].notna().mean()))} detected")
+        ax.set_title(titles[-1], fontsize=9)
         ax.set_aspect("equal")
     for ax in axes[-1]:
         ax.set_xlabel("-x (deg, east to the left)")
     for ax in axes[:, 0]:
         ax.set_ylabel("y (deg, north up)")
-    fig.suptitle("Mock NEP-Wide field (5.4 deg$^2$ around RA 270.0, Dec +66.56): where each survey detects",
-                 fontsize=10)
+    fig.suptitle("Mock NEP-Wide field (5.4 deg$^2$ around RA 270.0, Dec +66.56): where each survey detects "
+                 f"({len(mock):,} sources; grey: not detected)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+    return titles
 
 
 def make_figures(out_dir: Path, n_sources: int = 91_861, seed: int = 0) -> list[Path]:

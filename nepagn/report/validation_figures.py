@@ -172,6 +172,15 @@ def run_info(pred: Predictions) -> dict:
     }
 
 
+def run_description(pred: Predictions) -> str:
+    """A figure title's account of a run: its data, size and protocol (not the run directory's name)."""
+    info = run_info(pred)
+    seeds = info["seeds"] if isinstance(info["seeds"], list) else list(info["seeds"])
+    data = info["note"] or "labelled objects"
+    return (f"{data}: {info['n_rows']} objects ({info['n_agn']} AGN), {info['protocol']} protocol, "
+            f"{info['n_folds']}-fold CV, {len(seeds)} seed{'s' if len(seeds) != 1 else ''}")
+
+
 def fold_metrics(oof: pd.DataFrame) -> pd.DataFrame:
     """Metrics of every (model, seed, fold) on its outer fold, at that fold's stored threshold."""
     rows = []
@@ -331,28 +340,48 @@ def selection_rows(pred: Predictions, model: str) -> pd.DataFrame:
 
 
 def selection_figure(pred: Predictions, model: str, path: Path, title: str) -> Path:
-    """Fig. 11 style: per colour cut, the classifier's ROC on the objects the cut applies to, and the cut's point."""
+    """Fig. 11 style: per colour cut, the classifier's ROC on the objects the cut applies to, and the cut's point.
+
+    Only cuts that apply to at least MIN_PER_CLASS AGN and SFG get a panel (fewer give no ROC to
+    draw); the others are named below the panels, as the report table names them.
+    """
+    return _save(selection_fig(pred, model, title), path, tight=False)  # laid out with room for the note
+
+
+def selection_fig(pred: Predictions, model: str, title: str):
+    """The Figure of selection_figure (one panel per cut with enough objects of each class)."""
     rows = selection_rows(pred, model)
-    n = max(1, len(rows))
+    enough = rows[[min(r["n_agn"], r["n"] - r["n_agn"]) >= MIN_PER_CLASS for _, r in rows.iterrows()]] \
+        if len(rows) else rows
+    skipped = rows.drop(index=enough.index) if len(rows) else rows
+    n = max(1, len(enough))
     cols = min(4, n)
-    fig, axes = plt.subplots(
-        (n + cols - 1) // cols, cols, figsize=(4.2 * cols, 4.0 * ((n + cols - 1) // cols)), squeeze=False
-    )
+    nrows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 4.0 * nrows + 0.6), squeeze=False)
     oof = pred.oof[pred.oof["model"] == model]
     sel = pred.selections
-    for ax, (_, row) in zip(axes.flat, rows.iterrows(), strict=False):
+    for ax, (_, row) in zip(axes.flat, enough.iterrows(), strict=False):
         ids = sel.loc[sel[f"sel_{row['selection']}_applicable"], "source_id"]
-        if min(row["n_agn"], row["n"] - row["n_agn"]) >= MIN_PER_CLASS:
-            mean, std, auc, auc_std = mean_roc(oof[oof["source_id"].isin(ids)])
-            ax.plot(FPR_GRID, mean, lw=1.8, label=f"classifier {model}: AUC {auc:.3f} ± {auc_std:.3f}")
-            ax.fill_between(FPR_GRID, np.clip(mean - std, 0, 1), np.clip(mean + std, 0, 1), alpha=0.2)
-        ax.plot(row["fpr"], row["tpr"], "r*", ms=14, label=f"{row['label']} cut")
+        mean, std, auc, auc_std = mean_roc(oof[oof["source_id"].isin(ids)])
+        ax.plot(FPR_GRID, mean, lw=1.8, label=f"classifier {model}: AUC {auc:.3f} ± {auc_std:.3f}")
+        ax.fill_between(FPR_GRID, np.clip(mean - std, 0, 1), np.clip(mean + std, 0, 1), alpha=0.2)
+        ax.plot(row["fpr"], row["tpr"], "r*", ms=14, label=f"{row['label']} cut", clip_on=False, zorder=5)
         _roc_axes(ax, f"{row['label']}: {row['n']} objects ({row['n_agn']} AGN)")
-        ax.legend(loc="lower right")
-    for ax in list(axes.flat)[len(rows) :]:
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_ylim(-0.02, 1.03)
+        ax.legend(loc="lower right", fontsize=8)
+    for ax in list(axes.flat)[len(enough):]:
         ax.axis("off")
+    if not len(enough):
+        axes.flat[0].text(0.5, 0.5, f"no cut applies to {MIN_PER_CLASS} or more AGN and SFG", ha="center",
+                          va="center", transform=axes.flat[0].transAxes)
+    if len(skipped):
+        names = ", ".join(f"{r['label']} ({r['n']} objects, {r['n_agn']} AGN)" for _, r in skipped.iterrows())
+        fig.text(0.5, 0.005, f"Not shown (fewer than {MIN_PER_CLASS} AGN or SFG where the cut applies): {names}",
+                 ha="center", va="bottom", fontsize=8, wrap=True)
     fig.suptitle(title)
-    return _save(fig, path)
+    fig.tight_layout(rect=(0, 0.04 if len(skipped) else 0, 1, 1))
+    return fig
 
 
 def selection_table(rows: pd.DataFrame) -> str:
@@ -393,6 +422,12 @@ def calibrated_outer(pred: Predictions, model: str, method: str = "isotonic") ->
 
 def calibration_figure(pred: Predictions, model: str, path: Path, title: str) -> tuple[Path, dict[str, float]]:
     """Reliability diagram before/after calibration, with Brier scores (mean +- std over folds x seeds)."""
+    fig, scores = calibration_fig(pred, model, title)
+    return _save(fig, path), scores
+
+
+def calibration_fig(pred: Predictions, model: str, title: str):
+    """The Figure of calibration_figure and its Brier scores; the histogram counts objects (1/seeds per prediction)."""
     oof = calibrated_outer(pred, model)
     per_fold = oof.groupby(["seed", "fold"]).apply(
         lambda g: pd.Series({"raw": brier(g["y_true"], g["p_agn"]), "cal": brier(g["y_true"], g["p_cal"])}),
@@ -405,6 +440,7 @@ def calibration_figure(pred: Predictions, model: str, path: Path, title: str) ->
         "brier_cal_std": float(per_fold["cal"].std(ddof=1)),
         "agn_fraction": float(oof["y_true"].mean()),
     }
+    n_seeds = int(oof["seed"].nunique())
     fig, (ax, hist) = plt.subplots(2, 1, figsize=(6.2, 7.2), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax.plot([0, 1], [0, 1], color="0.5", ls=":", lw=1, label="perfect calibration")
     for column, label, key in (
@@ -421,7 +457,9 @@ def calibration_figure(pred: Predictions, model: str, path: Path, title: str) ->
             capsize=3,
             label=f"{label}: Brier {scores[f'brier_{key}_mean']:.3f} ± {scores[f'brier_{key}_std']:.3f}",
         )
-        hist.hist(oof[column], bins=rel.bin_edges, histtype="step", lw=1.5, label=label)
+        # one held-out prediction per object and seed: weighted 1/seeds, the bars count objects
+        hist.hist(oof[column], bins=rel.bin_edges, histtype="step", lw=1.5, label=label,
+                  weights=np.full(len(oof), 1.0 / n_seeds))
     ax.set_ylabel("observed AGN fraction")
     ax.set_xlim(0, 1)
     ax.set_ylim(-0.02, 1.02)
@@ -429,13 +467,23 @@ def calibration_figure(pred: Predictions, model: str, path: Path, title: str) ->
     ax.legend(loc="upper left")
     ax.set_title(title, fontsize=11)
     hist.set_yscale("log")
-    hist.set_xlabel("predicted AGN probability p_agn")
-    hist.set_ylabel("objects")
-    return _save(fig, path), scores
+    hist.set_xlabel("raw score, or calibrated AGN probability")
+    hist.set_ylabel("objects" if n_seeds == 1 else f"objects (mean of {n_seeds} seeds)")
+    return fig, scores
 
 
 def uncertainty_figure(pred: Predictions, model: str, path: Path, title: str) -> tuple[Path, dict[str, float]]:
-    """Per-object spread of p_agn across seeds (each seed's held-out model), against its mean, by true class."""
+    """Per-object spread of the raw score across seeds (each seed's held-out model), against its mean, by class.
+
+    The stored out-of-fold predictions are raw network scores (column p_agn of the files), not
+    calibrated probabilities: the axes say so.
+    """
+    fig, stats = uncertainty_fig(pred, model, title)
+    return _save(fig, path), stats
+
+
+def uncertainty_fig(pred: Predictions, model: str, title: str):
+    """The Figure of uncertainty_figure and its summary statistics."""
     oof = pred.oof[pred.oof["model"] == model]
     per_object = oof.groupby("source_id").agg(p_mean=("p_agn", "mean"), p_std=("p_agn", "std"), y=("y_true", "first"))
     fig, (ax, hist) = plt.subplots(1, 2, figsize=(11, 4.6))
@@ -443,11 +491,11 @@ def uncertainty_figure(pred: Predictions, model: str, path: Path, title: str) ->
         sub = per_object[per_object["y"] == value]
         ax.scatter(sub["p_mean"], sub["p_std"], s=6, alpha=0.5, color=colour, label=f"{label} ({len(sub)})")
         hist.hist(sub["p_std"].dropna(), bins=30, histtype="step", lw=1.5, color=colour, label=label, density=True)
-    ax.set_xlabel("mean p_agn over seeds (held-out)")
-    ax.set_ylabel("std of p_agn over seeds")
+    ax.set_xlabel("mean raw score over seeds (held-out, uncalibrated)")
+    ax.set_ylabel("std of the raw score over seeds")
     ax.legend(loc="upper right")
     ax.grid(alpha=0.3)
-    hist.set_xlabel("std of p_agn over seeds")
+    hist.set_xlabel("std of the raw score over seeds")
     hist.set_ylabel("probability density")
     hist.legend()
     fig.suptitle(title)
@@ -456,12 +504,13 @@ def uncertainty_figure(pred: Predictions, model: str, path: Path, title: str) ->
         "p90_std": float(per_object["p_std"].quantile(0.9)),
         "n_seeds": int(oof["seed"].nunique()),
     }
-    return _save(fig, path), stats
+    return fig, stats
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig, path: Path, tight: bool = True) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)
     log.info("wrote %s", path)

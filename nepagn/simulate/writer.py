@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nepagn.errors import NepagnError
+from nepagn.files import make_public
 from nepagn.schema import Column, canonical_columns, column_metadata
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".fits": "fits", ".fit": "fits", ".csv": "csv"}
@@ -50,6 +51,7 @@ def write_catalogue(frames: pd.DataFrame | Iterable[pd.DataFrame], path: str | P
     try:
         writer = {"parquet": _write_parquet, "fits": _write_fits, "csv": _write_csv}[fmt]
         rows = writer(frames, tmp)
+        make_public(tmp)  # mkstemp made it 0600: the catalogue gets the umask's mode, as open() would give
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
