@@ -46,10 +46,16 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def apply_tf_thread_limit(threads: int) -> None:
-    """Bound TF (and OpenMP) threads in this process; safe to call before or after TF import."""
+    """Bound TF, OpenMP and BLAS threads in this process (one rule for networks and gradient boosting alike);
+    safe to call before or after TF or scikit-learn is imported."""
     for name in TF_THREAD_ENV:
         os.environ[name] = str(threads)
     import sys
+
+    if "sklearn" in sys.modules or "numpy" in sys.modules:  # runtimes already loaded ignore the environment
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)
 
     if "tensorflow" in sys.modules:
         import tensorflow as tf

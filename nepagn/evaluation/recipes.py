@@ -47,6 +47,16 @@ class Recipe:
         }
 
 
+def catalogue_recipe(name: str) -> Recipe:
+    """Model `name` (A, B, C) with the catalogue's training recipe (configs/training_catalogue.toml): one
+    network per fold, early-stopped by Eq. 3 on an inner split, threshold for balanced accuracy there."""
+    from nepagn.model.config import load_training_config
+
+    training = load_training_config(recipe="catalogue")
+    return Recipe(f"{name}-catalogue", "network", load_model_config(name), training, dict(training.features), 1,
+                  "balanced_accuracy")
+
+
 def load_recipe(name: str, max_epochs: int | None = None) -> Recipe:
     """The recipe of model `name` (A, B, C, N or any configs/models/<name>.toml; HGB / HGBC for gradient boosting)."""
     if name == HGB:
