@@ -116,7 +116,7 @@ def test_provenance_records_the_decision_rule_and_the_training_photometry(degrad
 
     names = Table.read(result.fits).colnames
     header = fits.getheader(result.fits, 1)
-    assert "p_agn_A >=" in header[f"TCOMM{names.index('class_A') + 1}"]
+    assert "score_agn_A >=" in header[f"TCOMM{names.index('class_A') + 1}"]
     rest = catalogue[~catalogue["status"].isin(["classified", "labelled"])]
     assert rest[["agn_reliable", "agn_complete"]].isna().all().all()
 
