@@ -24,7 +24,7 @@ from nepagn.crossmatch.assign import ATTACHED, MATCHED, RULE, SECONDARY, UNMATCH
 from nepagn.crossmatch.options import ORIGIN_SURVEY, MatchColumns, MatchOptions
 from nepagn.crossmatch.pairs import candidate_pairs
 from nepagn.errors import InputError, NepagnError
-from nepagn.schema import DEC, HEALPIX_29, RA, SOURCE_ID, band_columns, column_metadata
+from nepagn.schema import DEC, HEALPIX_29, LABEL, LABEL_SOURCE, RA, SOURCE_ID, band_columns, column_metadata
 from nepagn.store import Store, spatial_index
 from nepagn.update.apply_sources import SIDECAR_DIRS
 from nepagn.update.inputs import UpdateInput
@@ -118,6 +118,9 @@ def position_update(store: Store, update: UpdateInput, options: MatchOptions, cl
     frame[columns.n_candidates] = pd.array(np.where(matched, result.n_candidates, 0), dtype="Int16")
     frame[columns.n_store_candidates] = pd.array(np.where(matched, result.n_store_candidates, 0), dtype="Int16")
     frame.loc[~matched, [columns.n_candidates, columns.n_store_candidates]] = pd.NA
+    if LABEL in payload and LABEL_SOURCE not in payload:  # a label the survey gives says where it came from
+        frame[LABEL_SOURCE] = pd.array(np.where(rows[LABEL].notna().to_numpy(), survey, None), dtype="string")
+        payload.append(LABEL_SOURCE)
     frame[RA], frame[DEC] = ra, dec
     frame[HEALPIX_29] = spatial_index(ra, dec)
     carried = [SOURCE_ID, *payload, *columns.names()]
