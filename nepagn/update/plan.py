@@ -113,6 +113,9 @@ def place_new_sky(healpix: np.ndarray, existing: list[Key], max_rows: int) -> li
 
 def _same(left: pd.Series, right: pd.Series) -> np.ndarray:
     """Elementwise equality with nulls equal to nulls."""
+    if left.dtype.kind == "f" and right.dtype.kind == "f":  # bands and redshifts: no object round trip
+        a, b = left.to_numpy(), right.to_numpy()
+        return (a == b) | (np.isnan(a) & np.isnan(b))
     left_na, right_na = left.isna().to_numpy(), right.isna().to_numpy()
     both = ~left_na & ~right_na  # compared only where both are values (pd.NA has no truth value)
     equal = np.zeros(len(left), dtype=bool)
