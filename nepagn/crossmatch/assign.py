@@ -54,10 +54,26 @@ class Assignment:
 
 def assign(pairs: pd.DataFrame, n_survey: int, attached: np.ndarray, taken: set[str],
            max_candidates: int) -> Assignment:
-    """Apply the rule to `pairs` (nepagn.crossmatch.pairs) for `n_survey` survey rows.
+    """Apply the rule (module docstring) to the pairs within the radius.
 
-    `attached`: boolean per survey row, True where the store already carries its id; `taken`: stored
-    source_ids that already carry one of this survey's ids.
+    Parameters
+    ----------
+    pairs : pandas.DataFrame
+        nepagn.crossmatch.pairs.candidate_pairs' result.
+    n_survey : int
+        Survey rows (pairs' survey_row indexes them).
+    attached : numpy.ndarray
+        Boolean per survey row: True where the store already carries its id (it is not matched again).
+    taken : set of str
+        Stored source_ids that already carry one of this survey's ids (they take no new survey source).
+    max_candidates : int
+        Candidates looked for per stored source (a stored source with that many has a floor for a count).
+
+    Returns
+    -------
+    Assignment
+        Per survey row: outcome, matched source_id, separation, both candidate counts, nearest stored
+        source; and the counts of the run record.
     """
     survey_rows = pairs[SURVEY_ROW].to_numpy(dtype=np.int64)
     sources = pairs[SOURCE_ID].to_numpy(dtype=object)

@@ -81,7 +81,10 @@ def compute(catalog, client) -> pd.DataFrame:
     import dask
 
     scheduler = client.get if client is not None else "sync"
-    with dask.config.set(scheduler=scheduler):
+    with dask.config.set(scheduler=scheduler), warnings.catch_warnings():
+        # lsdb.from_dataframe puts the survey's positions in the graph (24 bytes a source): Dask's "Sending
+        # large graph" advice is expected here, not a problem to show the user
+        warnings.filterwarnings("ignore", message=".*large graph.*", category=UserWarning)
         return catalog.compute(progress_bar=False)
 
 
@@ -94,8 +97,29 @@ def candidate_pairs(
     max_candidates: int,
     max_rows: int,
 ) -> pd.DataFrame:
-    """All (source_id, survey_row) pairs within `radius_arcsec`, with separation and survey-minus-store offsets
-    (arcsec east and north); survey rows index `ra`/`dec`."""
+    """Every stored/survey pair of sources within `radius_arcsec`, from an LSDB crossmatch on the cluster.
+
+    Parameters
+    ----------
+    store_path : str or Path
+        A complete store (HATS catalogue) with positions.
+    ra, dec : numpy.ndarray
+        The survey's positions in degrees (astrometric offset already removed); row i is survey row i.
+    radius_arcsec : float
+        Match radius; the survey's margin cache is at least this wide.
+    client : distributed.Client or None
+        The cluster to compute on (None: in this process).
+    max_candidates : int
+        Survey candidates looked for per stored source.
+    max_rows : int
+        Largest survey partition, in rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns source_id, survey_row, sep_arcsec, east_arcsec and north_arcsec (survey minus store), one
+        row per pair; empty when the survey does not overlap the store.
+    """
     import lsdb
 
     if not len(ra):

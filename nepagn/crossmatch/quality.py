@@ -41,7 +41,24 @@ def _store_links(store_path: str | Path, columns: MatchColumns) -> pd.DataFrame:
 
 
 def match_quality(store_path: str | Path, survey_file: str | Path, survey: str = SURVEY_NAME) -> dict[str, Any]:
-    """Completeness, false-match and duplicate rates of the store's `survey` columns against the survey's truth."""
+    """Completeness, false-match and duplicate rates of the store's `survey` columns against the survey's truth.
+
+    Parameters
+    ----------
+    store_path : str or Path
+        The store after the survey was added by position.
+    survey_file : str or Path
+        The survey as nepagn.simulate.survey wrote it (with its TRUE_* columns).
+    survey : str
+        The survey's name (prefix of its columns in the store).
+
+    Returns
+    -------
+    dict
+        survey_sources, with_stored_counterpart, attached, attached_correctly, completeness, false_matches,
+        false_match_rate, appended, appended_with_stored_counterpart, duplicate_rate, and the same per
+        TRUE_KIND under by_kind.
+    """
     truth = pd.read_parquet(survey_file, columns=[ID_COLUMN, TRUE_MATCH_ID, TRUE_KIND]) \
         if str(survey_file).endswith((".parquet", ".pq")) else _read_any(survey_file)
     truth = truth.assign(**{ID_COLUMN: truth[ID_COLUMN].astype(str), TRUE_MATCH_ID: truth[TRUE_MATCH_ID].fillna("")

@@ -81,7 +81,34 @@ def _band_meta(names: list[str]) -> dict[str, dict[str, str]]:
 
 
 def position_update(store: Store, update: UpdateInput, options: MatchOptions, client, max_rows: int) -> PositionUpdate:
-    """Match `update` (read through a column map with positions) to `store` by position; see the module doc."""
+    """Match a survey file to the store by position and re-key its rows to stored source_ids (module doc).
+
+    Parameters
+    ----------
+    store : Store
+        The store before the update.
+    update : UpdateInput
+        The survey file as nepagn.update.inputs.read_update read it (its source_id is the survey's id).
+    options : MatchOptions
+        Radius, survey name (default: the column map's name), offset, unmatched sources.
+    client : distributed.Client or None
+        The cluster the crossmatch runs on.
+    max_rows : int
+        The store's partition threshold (also the survey's largest partition in the crossmatch).
+
+    Returns
+    -------
+    PositionUpdate
+        The update by source_id (applied with fill_nulls), the match table and where it goes in the store,
+        and the run record.
+
+    Raises
+    ------
+    InputError
+        The column map gives no positions.
+    NepagnError
+        A new id for an unmatched source is taken by another stored source; a survey id on two stored rows.
+    """
     if not update.has_positions:
         raise InputError(update.column_map, "a match by position needs ra and dec: map them in [columns]")
     survey = options.survey or ColumnMap.load(update.column_map).name
@@ -177,9 +204,3 @@ def table_bytes(table: pd.DataFrame) -> bytes:
     buffer = io.BytesIO()
     table.to_parquet(buffer, index=False)
     return buffer.getvalue()
-
-
-def outcome_counts(table: pd.DataFrame) -> dict[str, int]:
-    """Survey sources per outcome in a match table."""
-    return {key: int(value) for key, value in table["outcome"].value_counts().items()}
-

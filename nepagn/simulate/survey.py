@@ -176,7 +176,23 @@ def _combine_mags(mag_a: np.ndarray, mag_b: np.ndarray) -> np.ndarray:
 
 
 def simulate_survey(mock: pd.DataFrame, config: SurveyConfig | None = None, seed: int = 0) -> pd.DataFrame:
-    """The survey's catalogue (its own column names, truth columns included), deterministic per seed."""
+    """A new survey of the mock field (module docstring), deterministic per seed.
+
+    Parameters
+    ----------
+    mock : pandas.DataFrame
+        The mock catalogue (at least source_id, ra, dec and the band magnitudes; true_class for labels).
+    config : SurveyConfig, optional
+        Scatter, offset, missed / split / extra fractions, blend distance, labels, bands.
+    seed : int
+        Random seed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The survey's catalogue in its own column names (EUC_ID, RA_EUC, DEC_EUC, <band>_MAG / _MAGERR,
+        SPEC_CLASS) with the truth columns TRUE_MATCH_ID, TRUE_KIND and TRUE_BLEND_ID.
+    """
     from nepagn.bands import load_registry
 
     config = config or SurveyConfig()
