@@ -149,3 +149,13 @@ def test_domain_line_tells_not_recorded_from_nothing_classified():
     empty = {"classified": 0, "in_labelled_domain": 0, "domain_known": 0}
     assert "not recorded" in _domain_lines(empty, ["A"], recorded=False)[0]
     assert "no source of the inference set was classified" in _domain_lines(empty, ["A"], recorded=True)[0]
+
+
+def test_pandas_reads_the_stored_types_as_the_docs_say(degraded_build):
+    result, _, _ = degraded_build
+    plain = pd.read_parquet(result.parquet)
+    nullable = pd.read_parquet(result.parquet, dtype_backend="numpy_nullable")
+    for column in ("n_agn_votes", "n_bands_detected"):
+        assert plain[column].dtype == "float64" and str(nullable[column].dtype) == "Int16"
+    for column in ("unanimous", "in_labelled_domain", "agn_reliable", "agn_complete"):
+        assert plain[column].dtype == object and str(nullable[column].dtype) == "boolean"
