@@ -427,3 +427,21 @@ def test_several_networks_per_fold_are_one_ensemble(mock, tmp_path):
     assert not np.allclose(scores[0], scores[1])  # different initialisations
     np.testing.assert_allclose(rows["p_agn"].to_numpy(), np.mean(scores, axis=0), rtol=1e-5, atol=1e-6)
     assert len(ModelSet.load(root)._members["A"]) == 4
+
+
+def test_history_figure_marks_each_networks_own_best_epoch(tmp_path):
+    """A fold of several networks of different lengths: each history is drawn with its own best epoch (the
+    task's median best epoch lies beyond the shorter history and stopped the MODELDIR from being written)."""
+    from nepagn.model.figures import _histories, plot_history
+
+    fold = tmp_path / "networks" / "A" / "seed0" / "fold0"
+    fold.mkdir(parents=True)
+    columns = ["epoch", "loss", "val_loss", "agn_completeness", "sfg_completeness", "accuracy", "monitor"]
+    for name, epochs in (("history.csv", 3), ("history_r1.csv", 9), ("history_r2.csv", 9)):
+        pd.DataFrame({c: np.arange(epochs, dtype=float) for c in columns}).to_csv(fold / name, index=False)
+    (fold / "config.json").write_text(json.dumps({"best_epoch": 7, "networks": [
+        {"best_epoch": 2}, {"best_epoch": 7}, {"best_epoch": 8}]}))
+    assert [(p.name, best) for p, best in _histories(tmp_path / "networks" / "A")] == [
+        ("history.csv", 2), ("history_r1.csv", 7), ("history_r2.csv", 8)]
+    plot_history(tmp_path, "A", tmp_path / "fig.png")
+    assert (tmp_path / "fig.png").stat().st_size > 1000
