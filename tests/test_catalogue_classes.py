@@ -128,3 +128,34 @@ def test_a_class_fraction_far_from_its_estimate_is_flagged():
     assert len(warnings) == 1 and "Model A calls 85.00%" in warnings[0] and "30.00%" in warnings[0]
     estimates[CONSENSUS]["model_spread"] = 0.08
     assert any("differ by" in w for w in fraction_warnings(estimates, ["A", "B"]))
+
+
+def test_terminal_summary_aligns_its_tables(degraded_build):
+    from nepagn.pipeline.summary import to_text
+
+    result, _, _ = degraded_build
+    text = to_text(json.loads((result.out_dir / "summary.json").read_text()))
+    lines = text.splitlines()
+    header = next(line for line in lines if line.lstrip().startswith("Model A"))
+    agn_row = next(line for line in lines if line.startswith("AGN ") and "%" not in line)
+    # the counts start under their model's heading
+    assert agn_row.index(agn_row.split()[1]) == header.index("Model A")
+    assert "|" not in text and "**" not in text
+
+
+def test_domain_line_tells_not_recorded_from_nothing_classified():
+    from nepagn.pipeline.summary import _domain_lines
+
+    empty = {"classified": 0, "in_labelled_domain": 0, "domain_known": 0}
+    assert "not recorded" in _domain_lines(empty, ["A"], recorded=False)[0]
+    assert "no source of the inference set was classified" in _domain_lines(empty, ["A"], recorded=True)[0]
+
+
+def test_pandas_reads_the_stored_types_as_the_docs_say(degraded_build):
+    result, _, _ = degraded_build
+    plain = pd.read_parquet(result.parquet)
+    nullable = pd.read_parquet(result.parquet, dtype_backend="numpy_nullable")
+    for column in ("n_agn_votes", "n_bands_detected"):
+        assert plain[column].dtype == "float64" and str(nullable[column].dtype) == "Int16"
+    for column in ("unanimous", "in_labelled_domain", "agn_reliable", "agn_complete"):
+        assert plain[column].dtype == object and str(nullable[column].dtype) == "boolean"

@@ -201,17 +201,23 @@ def test_ctrl_c_in_a_terminal_says_what_was_kept_and_the_rerun_resumes(tiny_mock
     pd.testing.assert_frame_equal(_data(resumed.parquet), _data(reference_build.parquet))
 
 
-def test_sigterm_stops_train_with_a_non_zero_exit_and_no_model_set(poliszczuk_csv, dask_client, tmp_path):
+def test_sigterm_stops_train_and_a_rerun_resumes_from_the_finished_tasks(poliszczuk_csv, dask_client, tmp_path):
+    """SIGTERM: exit 143, no MODELDIR, the finished tasks kept beside it; the same command then trains only
+    the others (issue 16 item 16c)."""
+    from nepagn.model.checkpoints import checkpoint_dir
+
     out = tmp_path / "models"
+    kept = checkpoint_dir(out)
     log = tmp_path / "train.err"
+    columns = str(catalogs_dir() / "columns" / "poliszczuk2021.toml")
+    command = cli("train", "--input", str(poliszczuk_csv), "--columns", columns, "--models", "A", "--folds", "3",
+                  "--networks", "1", "--max-epochs", "4", "--out", str(out),
+                  "--scheduler", dask_client.scheduler.address)
     with log.open("w") as stderr:
-        columns = str(catalogs_dir() / "columns" / "poliszczuk2021.toml")
-        train = subprocess.Popen(cli("train", "--input", str(poliszczuk_csv), "--columns", columns,
-                                     "--models", "A", "--folds", "2", "--max-epochs", "5", "--out", str(out),
-                                     "--scheduler", dask_client.scheduler.address),
-                                 stdout=subprocess.PIPE, stderr=stderr, text=True)
+        train = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
         try:
-            wait_for(lambda: "training 2 networks" in log.read_text(), "training starts", process=train)
+            wait_for(lambda: kept.is_dir() and any(not p.name.startswith(".") for p in kept.iterdir()),
+                     "a first finished task", process=train)
             os.kill(train.pid, signal.SIGSTOP)  # SIGTERM while training runs, whatever the timing
             os.kill(train.pid, signal.SIGTERM)
             os.kill(train.pid, signal.SIGCONT)
@@ -221,10 +227,17 @@ def test_sigterm_stops_train_with_a_non_zero_exit_and_no_model_set(poliszczuk_cs
                 train.kill()
     text = log.read_text()
     assert train.returncode == 143, text[-3000:]
-    assert error_lines(text)[-1] == (f"nepagn train: terminated (SIGTERM); nothing was written to {out} (a model "
-                                     "set appears only once complete); rerun the same command to train again")
-    assert "Traceback" not in text
-    assert not out.exists() and not list(tmp_path.glob(".models.partial-*"))
+    finished = [p for p in kept.iterdir() if not p.name.startswith(".")]
+    last = error_lines(text)[-1]
+    assert last.startswith(f"nepagn train: terminated (SIGTERM); nothing was written to {out}")
+    assert f"{len(finished)} finished task(s) are kept in {kept}" in last and "Traceback" not in text
+    assert not out.exists() and not list(tmp_path.glob(".models.partial-*")) and 1 <= len(finished) <= 3
+    again = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert again.returncode == 0, again.stderr[-3000:]
+    if len(finished) < 3:
+        assert f"resuming: {len(finished)} of 3 tasks were finished by an earlier run" in again.stderr
+    oof = pd.read_parquet(out / "oof_predictions.parquet")
+    assert len(oof) == 1547 and not kept.exists()
 
 
 def test_cli_build_from_a_file_is_quiet_respects_the_umask_and_dates_the_command(tmp_path):

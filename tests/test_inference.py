@@ -57,3 +57,16 @@ def test_each_member_group_is_traced_once_and_never_warns_of_retracing(tmp_path)
     assert len(model_set._functions) == GROUPS
     # concrete functions: one graph each, for any batch length (no per-shape retrace possible)
     assert all(fn.structured_input_signature[0][0].shape.as_list()[0] is None for fn in model_set._functions.values())
+
+
+def test_a_rows_scores_do_not_depend_on_the_rows_beside_it(tiny_model_set, tiny_mock_store):
+    """Every network call has one shape, so a row scores the same alone, in a small partition or a large one
+    (a single-row batch took another float32 path before and differed in the last bit)."""
+    from nepagn.store import open_store
+
+    frame = open_store(tiny_mock_store).to_dask().compute(scheduler="synchronous").reset_index(drop=True)
+    model_set = ModelSet.load(tiny_model_set)
+    everything = model_set.predict(frame)
+    for rows in (slice(5, 6), slice(0, 37), slice(400, 1500)):
+        part = model_set.predict(frame.iloc[rows])
+        pd.testing.assert_frame_equal(part, everything.iloc[rows], check_exact=True)

@@ -313,3 +313,35 @@ def test_model_set_without_calibration_or_domain_still_builds_and_says_so(uncali
 
     names = Table.read(result.fits).colnames
     assert "UNCALIBRATED" in fits.getheader(result.fits, 1)[f"TCOMM{names.index('p_agn_A') + 1}"]
+
+
+def test_consensus_of_four_voters_on_hand_made_predictions():
+    """Four voters: a 2-2 split has no consensus class; a voter that did not score a row leaves it unclassified."""
+    from nepagn.model.decision import ClassDecision, DecisionRule
+    from nepagn.pipeline.catalogue_schema import catalogue_columns
+    from nepagn.pipeline.merge import merge_partition
+
+    models = ["A", "B", "C", "HGBC"]
+    rule = DecisionRule({m: 0.5 for m in models}, 0.9, 0.3, "hand-made", 4, 0.5)
+    decision = ClassDecision(rule, {})
+    frame = pd.DataFrame({"source_id": ["s0", "s1", "s2", "s3"], "status": ["classified"] * 4,
+                          "label": pd.array([None] * 4, dtype="string"), "_healpix_29": np.arange(4, dtype="int64")})
+    scores = {"A": [0.9, 0.9, 0.1, 0.9], "B": [0.9, 0.9, 0.1, 0.9], "C": [0.9, 0.1, 0.1, 0.9],
+              "HGBC": [0.9, 0.1, 0.1, np.nan]}
+    predictions = pd.DataFrame({col: values for m in models for col, values in
+                                ((f"p_agn_{m}", scores[m]), (f"score_agn_{m}", scores[m]),
+                                 (f"score_agn_{m}_std", [0.0] * 4))})
+    from nepagn.calibration import ModelCalibration
+
+    columns = catalogue_columns(models, with_std=True, with_truth=False,
+                                calibration={m: ModelCalibration(m, reason="test") for m in models},
+                                decision=decision)
+    merged = merge_partition(frame, predictions, models, decision, "run", "set", columns)
+    assert merged["n_agn_votes"].tolist()[:3] == [4, 2, 0]
+    consensus = merged["consensus_class"]
+    assert consensus[0] == "AGN" and pd.isna(consensus[1]) and consensus[2] == "SFG"  # 2-2: no majority
+    assert merged["unanimous"].tolist()[:3] == [True, False, True]
+    # HGBC did not score s3: no consensus, no votes, no mean, no subsets
+    assert pd.isna(merged.loc[3, "consensus_class"]) and pd.isna(merged.loc[3, "n_agn_votes"])
+    assert np.isnan(merged.loc[3, "p_agn_mean"]) and pd.isna(merged.loc[3, "agn_reliable"])
+    assert merged["agn_complete"].tolist()[:3] == [True, True, False]  # p_agn_mean 0.9, 0.5, 0.1 against 0.3

@@ -175,5 +175,10 @@ def run(args: argparse.Namespace) -> int:
 
 def resume_hint(args: argparse.Namespace) -> str:
     """What a stopped training leaves (printed by the CLI after Ctrl-C, SIGTERM or a full disk)."""
-    return (f"nothing was written to {args.out} (a model set appears only once complete); "
-            "rerun the same command to train again")
+    from nepagn.model.checkpoints import checkpoint_dir
+
+    kept = checkpoint_dir(args.out)
+    finished = sum(1 for path in kept.iterdir() if path.is_dir() and not path.name.startswith(".")) \
+        if kept.is_dir() else 0
+    return (f"nothing was written to {args.out} (a model set appears only once complete); {finished} finished "
+            f"task(s) are kept in {kept}: rerun the same command to resume from them")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,8 @@ def plot_history(root: Path, model: str, out: Path) -> None:
         ("accuracy", "accuracy"),
         ("loss", "focal loss (training)"),
     )
-    for history_path in sorted((Path(root) / "networks" / model).glob("seed*/fold*/history.csv")):
+    for history_path, best in _histories(Path(root) / "networks" / model):
         history = pd.read_csv(history_path)
-        best = int(pd.read_json(history_path.with_name("config.json"), typ="series")["best_epoch"])
         for ax, (column, _) in zip(axes.flat, panels, strict=True):
             line = ax.plot(history["epoch"], history[column], lw=0.7, alpha=0.6)[0]
             ax.plot(best, history[column].iloc[best], "o", ms=3, color=line.get_color())
@@ -46,6 +46,20 @@ def plot_history(root: Path, model: str, out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
+
+
+def _histories(model_dir: Path) -> list[tuple[Path, int]]:
+    """Every network's history file with its own best epoch: history.csv is network 0 of a fold,
+    history_r<r>.csv network r (config.json lists each network's record under `networks`)."""
+    out = []
+    for config_path in sorted(model_dir.glob("seed*/fold*/config.json")):
+        config = json.loads(config_path.read_text())
+        networks = config.get("networks") or [{"best_epoch": config["best_epoch"]}]
+        for restart, network in enumerate(networks):
+            path = config_path.with_name("history.csv" if restart == 0 else f"history_r{restart}.csv")
+            if path.is_file():
+                out.append((path, int(network["best_epoch"])))
+    return out
 
 
 def plot_roc(oof: pd.DataFrame, out: Path) -> None:

@@ -41,7 +41,7 @@ from nepagn.model.modeldir import HGB_KIND, KERAS_KIND, MANIFEST, sha256_file
 
 log = logging.getLogger(__name__)
 
-BATCH_ROWS = 65536
+BATCH_ROWS = 1024  # every network call sees exactly this many rows (the last batch zero-padded)
 
 
 class ModelSet:
@@ -179,7 +179,13 @@ class ModelSet:
         return self._member_groups[name]
 
     def _run(self, cache_key: tuple[str, str], members: list, x: np.ndarray) -> np.ndarray:
-        """Several member networks in one compiled call per batch of rows; returns (members, rows)."""
+        """Several member networks in one compiled call per batch of rows; returns (members, rows).
+
+        Every call has the same shape, BATCH_ROWS rows (the last batch padded with zeros, whose outputs are
+        dropped): the float32 kernels TensorFlow picks depend on the batch size (a single row takes another
+        path and differs in the last bit), so a fixed shape makes a row's score a function of the row alone,
+        not of which rows share its partition or how many there are.
+        """
         import tensorflow as tf
 
         if len(x) == 0:
@@ -187,8 +193,9 @@ class ModelSet:
         fn = self._functions.get(cache_key)
         if fn is None:
             fn = self._functions[cache_key] = _compile(members)
-        parts = [np.asarray(fn(tf.constant(x[i : i + BATCH_ROWS]))) for i in range(0, len(x), BATCH_ROWS)]
-        return np.concatenate(parts, axis=1)
+        padded = np.concatenate([x, np.zeros(((-len(x)) % BATCH_ROWS, *x.shape[1:]), dtype=x.dtype)])
+        parts = [np.asarray(fn(tf.constant(padded[i : i + BATCH_ROWS]))) for i in range(0, len(padded), BATCH_ROWS)]
+        return np.concatenate(parts, axis=1)[:, : len(x)]
 
 
 def _load_networks(root: Path, networks: list[dict]) -> tuple[dict[str, list], dict[str, list[FeatureSpec]]]:

@@ -16,6 +16,7 @@ Model name HGBC trains the gradient-boosting recipe of that name instead (nepagn
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 import time
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ from nepagn.bands import Band, get_bands, load_registry
 from nepagn.degrade import TargetPhotometry
 from nepagn.errors import InputError, NepagnError
 from nepagn.features import FeatureSpec
+from nepagn.model.checkpoints import checkpoint_dir
 from nepagn.model.config import (
     DEFAULT_COPIES,
     ModelConfig,
@@ -281,6 +283,7 @@ def train_model_set(
     target: TargetPhotometry | None = None,
     copies: int = DEFAULT_COPIES,
     networks: int | None = None,
+    resume: bool = True,
 ) -> Path:
     """K-fold CV of `models` over `seeds` on the labelled rows of `labelled`; writes and returns MODELDIR.
 
@@ -293,6 +296,9 @@ def train_model_set(
     and the target's sample sets the decision subsets. None: the labelled photometry as it is.
     `networks`: networks per (model, fold, seed), differently initialised on the same rows; the model's
     prediction there (out-of-fold scores, threshold, calibration data) is their mean (None: training.networks).
+    `resume`: keep each finished task beside MODELDIR (nepagn.model.checkpoints) and reuse the tasks an
+    earlier, stopped run with the same inputs and settings finished; the kept tasks go once MODELDIR is
+    complete.
     """
     from nepagn.model.modeldir import write_modeldir
 
@@ -335,9 +341,10 @@ def train_model_set(
         len(band_list),
     )
     start = time.perf_counter()
-    results = _run_tasks(tasks, rows, fold_table, client, progress, target)
+    kept_in = checkpoint_dir(out_dir) if resume else None
+    results = _run_tasks(tasks, rows, fold_table, client, progress, target, kept_in)
     wall = time.perf_counter() - start
-    return write_modeldir(
+    modeldir = write_modeldir(
         out_dir,
         rows,
         results,
@@ -355,35 +362,59 @@ def train_model_set(
         target=target,
         copies=copies,
     )
+    if kept_in is not None:
+        shutil.rmtree(kept_in, ignore_errors=True)  # the model set is complete: the kept tasks are in it
+    return modeldir
 
 
-def _run_tasks(tasks, rows, fold_table, client, progress: bool, target=None) -> list[dict[str, Any]]:
+def _run_tasks(tasks, rows, fold_table, client, progress: bool, target=None, kept_in: Path | None = None
+               ) -> list[dict[str, Any]]:
+    """Every task's result, in task order: tasks kept in `kept_in` by a stopped run with the same inputs are
+    reused, the others run (on `client`, or here) and are kept there as they finish."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(tasks), desc="training networks", unit="net", disable=not progress)
-    results = []
+    from nepagn.model.checkpoints import load_result, run_fingerprint, save_result, task_key
+
+    fingerprint = run_fingerprint(rows, fold_table, target)
+    keys = {task.key: task_key(task, fingerprint) for task in tasks}
+    results = {}
+    if kept_in is not None:
+        for task in tasks:
+            kept = load_result(kept_in, keys[task.key])
+            if kept is not None:
+                results[task.key] = kept
+        if results:
+            log.info("resuming: %d of %d tasks were finished by an earlier run (kept in %s)", len(results),
+                     len(tasks), kept_in)
+    todo = [task for task in tasks if task.key not in results]
+
+    def keep(result: dict[str, Any]) -> None:
+        results[result["key"]] = result
+        if kept_in is not None:
+            save_result(kept_in, keys[result["key"]], result)
+
+    bar = tqdm(total=len(tasks), initial=len(results), desc="training", unit="task", disable=not progress)
     try:
         if client is None:
-            for task in tasks:
-                results.append(run_task(task, rows, fold_table[task.seed], target))
+            for task in todo:
+                keep(run_task(task, rows, fold_table[task.seed], target))
                 bar.update()
-            return results
-        from distributed import as_completed
+        elif todo:
+            from distributed import as_completed
 
-        rows_future = client.scatter(rows, broadcast=True)
-        fold_futures = {seed: client.scatter(f, broadcast=True) for seed, f in fold_table.items()}
-        target_future = client.scatter(target, broadcast=True) if target is not None else None
-        futures = [
-            client.submit(
-                run_task, task, rows_future, fold_futures[task.seed], target_future,
-                key=f"train-{task.key}-{id(tasks)}", pure=False,
-            )
-            for task in tasks
-        ]
-        for future in as_completed(futures):
-            results.append(future.result())
-            bar.update()
-        order = {task.key: i for i, task in enumerate(tasks)}
-        return sorted(results, key=lambda r: order[r["key"]])
+            rows_future = client.scatter(rows, broadcast=True)
+            fold_futures = {seed: client.scatter(f, broadcast=True) for seed, f in fold_table.items()}
+            target_future = client.scatter(target, broadcast=True) if target is not None else None
+            futures = [
+                client.submit(
+                    run_task, task, rows_future, fold_futures[task.seed], target_future,
+                    key=f"train-{task.key}-{id(tasks)}", pure=False,
+                )
+                for task in todo
+            ]
+            for future in as_completed(futures):
+                keep(future.result())
+                bar.update()
+        return [results[task.key] for task in tasks]
     finally:
         bar.close()

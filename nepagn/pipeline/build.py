@@ -185,7 +185,7 @@ def build_catalogue(
     counts = add_counts(records[w]["counts"] for w in wanted)
     summary = complete_summary(summarise(counts, models), store=store, catalogue_root=catalogue_root, wanted=wanted,
                                models=models, band=summary_band, decision=model_set.decision.record(),
-                               degradation=model_set.degradation)
+                               degradation=model_set.degradation, domain_recorded=domain.get("status") == "recorded")
     warnings = _few_classified_warnings(counts, preprocess_config)
     for warning in warnings:
         log.warning("build %s: %s", run_id, warning)

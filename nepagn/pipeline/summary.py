@@ -251,8 +251,9 @@ def fraction_warnings(estimates: dict[str, Any], models: Sequence[str]) -> list[
             continue
         warnings.append(
             f"Model {m} calls {_percent(called)} of these sources AGN, but its calibrated probabilities estimate "
-            f"{_percent(estimated)}: its classes are not a census of AGN here (class = the more probable class "
-            "per source, which need not add up to the expected number); quote the estimated fraction."
+            f"{_percent(estimated)}: its classes are not a census of AGN here (its class cut was set where it "
+            "would be, on a reference sample unlike these sources, or it is an older model set); quote the "
+            "estimated fraction."
         )
     spread = estimates[CONSENSUS].get("model_spread")
     if spread is not None and spread > FRACTION_WARNING:
@@ -302,7 +303,7 @@ def to_markdown(summary: dict[str, Any]) -> str:
         *_subset_lines(summary[INFERENCE_SET]),
         *_bin_lines(summary[INFERENCE_SET], models, summary.get("magnitude_band")),
         *_truth_lines(summary.get("truth"), models),
-        *_domain_lines(summary[INFERENCE_SET], models),
+        *_domain_lines(summary[INFERENCE_SET], models, (summary.get("model_set") or {}).get("domain_recorded")),
         "## Agreement of the models (cf. Figs. 9-10)",
         "",
     ]
@@ -464,11 +465,18 @@ def _truth_lines(truth: dict[str, Any] | None, models: Sequence[str]) -> list[st
     return lines
 
 
-def _domain_lines(block: dict[str, Any], models: Sequence[str]) -> list[str]:
-    """How much of the inference set lies in the labelled training domain, and its AGN fraction there."""
+def _domain_lines(block: dict[str, Any], models: Sequence[str], recorded: bool | None = None) -> list[str]:
+    """How much of the inference set lies in the labelled training domain, and its AGN fraction there.
+
+    recorded: whether the model set has a labelled domain (None: judge from the rows, as older summaries did).
+    """
     n, inside = block["classified"], block.get("in_labelled_domain", 0)
-    if block.get("domain_known", 0) == 0:
+    if recorded is None:
+        recorded = block.get("domain_known", 0) > 0
+    if not recorded:
         return ["Labelled domain: not recorded by this model set (in_labelled_domain is null; retrain to get it).", ""]
+    if n == 0:
+        return ["Labelled domain: recorded by the model set; no source of the inference set was classified.", ""]
     return [
         f"In the labelled training domain (`in_labelled_domain`): {inside} of {n} sources "
         f"({_percent(inside / n if n else None)}); their classifications are interpolations, the others "
@@ -483,10 +491,22 @@ def _domain_lines(block: dict[str, Any], models: Sequence[str]) -> list[str]:
 
 
 def to_text(summary: dict[str, Any]) -> str:
-    """Plain-text rendering for the terminal (the Markdown with table rules dropped)."""
-    rows = []
+    """Plain-text rendering for the terminal: the Markdown with its tables column-aligned and rules dropped."""
+    rows: list[str] = []
+    table: list[list[str]] = []
+
+    def flush() -> None:
+        if table:
+            widths = [max(len(row[i]) if i < len(row) else 0 for row in table) for i in range(max(map(len, table)))]
+            rows.extend("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in table)
+            table.clear()
+
     for line in to_markdown(summary).splitlines():
-        if line and set(line) <= set("|-"):
+        if line.startswith("|"):
+            if not set(line) <= set("|- "):
+                table.append([cell.strip().replace("`", "") for cell in line.strip().strip("|").split("|")])
             continue
-        rows.append(line.strip("| ").replace(" | ", "  ").lstrip("# "))
+        flush()
+        rows.append(line.lstrip("# ").replace("**", "").replace("`", ""))
+    flush()
     return "\n".join(rows)

@@ -38,13 +38,14 @@ MIN_PER_CLASS = 5  # no AUC where a bin has fewer AGN or non-AGN than this
 def complete_summary(
     summary: dict[str, Any], *, store: Store, catalogue_root: Path, wanted: Sequence[tuple[int, int]],
     models: Sequence[str], band: str | None, decision: dict[str, Any], degradation: dict[str, Any],
+    domain_recorded: bool | None = None,
 ) -> dict[str, Any]:
     """Add to a build's summary what the counts cannot hold: the summary band, how the model set decides
     and what it trained on, and (where the store has `true_class`) the comparison with the truth."""
     from nepagn.bands import mag_column
 
     summary["magnitude_band"] = band
-    summary["model_set"] = {"degradation": degradation, "decision": decision}
+    summary["model_set"] = {"degradation": degradation, "decision": decision, "domain_recorded": domain_recorded}
     if TRUE_CLASS in store.columns:
         column = mag_column(band) if band is not None else None
         column = column if column in store.columns else None

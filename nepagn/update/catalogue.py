@@ -220,7 +220,7 @@ def build_version(
             catalogue_root=catalogue_root, wanted=wanted, models=models,
             band=(settings.get("summary") or {}).get("magnitude_band"),
             decision=ClassDecision.from_manifest(manifest).record(),
-            degradation=degradation_of(manifest))
+            degradation=degradation_of(manifest), domain_recorded=domain.get("status") == "recorded")
         provenance = Provenance(
             run_id=run_id, model_set_id=model_set_id, config_hash=digest,
             input={"store": str(Path(final_store_path).resolve()), "snapshot_id": store.snapshot_id,
