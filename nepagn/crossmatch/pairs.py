@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nepagn.cluster import data_in_graph
 from nepagn.schema import DEC, RA, SOURCE_ID
 from nepagn.store import pixel_of, spatial_index
 
@@ -81,10 +82,7 @@ def compute(catalog, client) -> pd.DataFrame:
     import dask
 
     scheduler = client.get if client is not None else "sync"
-    with dask.config.set(scheduler=scheduler), warnings.catch_warnings():
-        # lsdb.from_dataframe puts the survey's positions in the graph (24 bytes a source): Dask's "Sending
-        # large graph" advice is expected here, not a problem to show the user
-        warnings.filterwarnings("ignore", message=".*large graph.*", category=UserWarning)
+    with dask.config.set(scheduler=scheduler), data_in_graph():  # the survey's positions: 24 bytes a source
         return catalog.compute(progress_bar=False)
 
 
