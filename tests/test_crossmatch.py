@@ -191,6 +191,32 @@ def test_simulated_survey_has_its_own_ids_stated_scatter_and_truth(tiny_mock_sto
     assert (a.tolist(), b.tolist()) == ([0], [1])  # each source in at most one blend, closest first
 
 
+def test_simulate_survey_command_writes_a_fits_survey_its_map_and_registry(tiny_mock_store, tmp_path, capsys,
+                                                                           monkeypatch):
+    from nepagn.columnmap import ColumnMap
+    from nepagn.commands.simulate_survey import read_mock
+
+    mock_path = tiny_mock_store.parent / "mock.parquet"
+    out = tmp_path / "euclid.fits"
+    args = ["simulate-survey", str(mock_path), "--out", str(out), "--seed", "7", "--label-fraction", "0.1"]
+    assert main(args) == 0
+    assert "--match-radius 1.5" in capsys.readouterr().out  # the command to add it, with 5x the scatter
+    table = Table.read(out)
+    table.convert_bytestring_to_unicode()
+    table = table.to_pandas()
+    expected = simulate_survey(read_mock(mock_path), SurveyConfig(label_fraction=0.1), seed=7)
+    for name in (ID_COLUMN, TRUE_MATCH_ID, TRUE_KIND, "SPEC_CLASS"):
+        column = table[name].fillna("").str.strip()  # empty strings come back from FITS as masked
+        assert column.tolist() == expected[name].str.strip().tolist(), name
+    np.testing.assert_allclose(table[RA_COLUMN], expected[RA_COLUMN], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(table["H_MAG"], expected["H_MAG"], rtol=1e-6)
+    monkeypatch.setenv(EXTRA_BANDS_ENV, str(tmp_path / "euclid.bands.csv"))  # the map names the survey's bands
+    cmap = ColumnMap.load(tmp_path / "euclid.columns.toml")
+    assert cmap.name == SURVEY and {"euclid_vis", "euclid_h"} <= {band.id for band, _, _ in cmap.bands}
+    assert main(args) == 2  # an existing survey is not overwritten without --overwrite
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------------------------------------------------
 # the whole update on the tiny mock's catalogue
 
@@ -258,6 +284,9 @@ def test_matched_survey_recovers_the_simulated_truth(appended):
     assert quality["by_kind"]["single"]["attached_correctly"] >= 0.99 * quality["by_kind"]["single"]["survey_sources"]
     extras = quality["by_kind"]["extra"]["survey_sources"]
     assert quality["duplicate_rate"] <= 0.02 and quality["appended"] >= 0.9 * extras
+    fits = appended["store"].parent / "survey.fits"  # the same survey as FITS (byte strings, masked empties)
+    Table.from_pandas(pd.read_parquet(appended["paths"]["survey"])).write(fits)
+    assert match_quality(appended["store"], fits, SURVEY) == quality
 
 
 def test_every_survey_source_has_one_outcome_and_the_counts_are_recorded(appended):

@@ -59,10 +59,7 @@ def match_quality(store_path: str | Path, survey_file: str | Path, survey: str =
         false_match_rate, appended, appended_with_stored_counterpart, duplicate_rate, and the same per
         TRUE_KIND under by_kind.
     """
-    truth = pd.read_parquet(survey_file, columns=[ID_COLUMN, TRUE_MATCH_ID, TRUE_KIND]) \
-        if str(survey_file).endswith((".parquet", ".pq")) else _read_any(survey_file)
-    truth = truth.assign(**{ID_COLUMN: truth[ID_COLUMN].astype(str), TRUE_MATCH_ID: truth[TRUE_MATCH_ID].fillna("")
-                            .astype(str)}).set_index(ID_COLUMN)
+    truth = _read_truth(survey_file).set_index(ID_COLUMN)
     links = _store_links(store_path, MatchColumns(survey))
     stored_ids = set(_all_ids(store_path))
     has_counterpart = truth[TRUE_MATCH_ID].isin(stored_ids) & truth[TRUE_MATCH_ID].ne("")
@@ -96,11 +93,18 @@ def match_quality(store_path: str | Path, survey_file: str | Path, survey: str =
     return result
 
 
-def _read_any(path: str | Path) -> pd.DataFrame:
-    from astropy.table import Table
+def _read_truth(path: str | Path) -> pd.DataFrame:
+    """The survey's id and truth columns as text (empty where a FITS or CSV file has a null)."""
+    columns = [ID_COLUMN, TRUE_MATCH_ID, TRUE_KIND]
+    if str(path).endswith((".parquet", ".pq")):
+        frame = pd.read_parquet(path, columns=columns)
+    else:
+        from astropy.table import Table
 
-    frame = Table.read(path).to_pandas()
-    return frame[[ID_COLUMN, TRUE_MATCH_ID, TRUE_KIND]]
+        table = Table.read(path)
+        table.convert_bytestring_to_unicode()  # FITS strings come back as bytes
+        frame = table[columns].to_pandas()
+    return pd.DataFrame({name: frame[name].fillna("").astype(str).str.strip() for name in columns})
 
 
 def _all_ids(store_path: str | Path) -> np.ndarray:
