@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -98,6 +99,19 @@ class _QuietNannyShutdown(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith("Worker process still alive")
+
+
+@contextmanager
+def data_in_graph() -> Iterator[None]:
+    """Silence distributed's "Sending large graph" advice where the data must travel in the graph.
+
+    An update's per-partition tasks carry their incoming rows, and a position match carries the survey's
+    positions (nepagn.crossmatch.pairs): the data goes to the workers once either way, so the advice to
+    load it on the workers instead is noise on the user's terminal.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+        yield
 
 
 def worker_threads(client: Client) -> int:

@@ -7,7 +7,7 @@ import pytest
 
 from nepagn.cli import command_entries, main
 
-EXPECTED = {"build-catalogue", "simulate", "ingest", "export", "train", "report", "update"}
+EXPECTED = {"build-catalogue", "simulate", "simulate-survey", "ingest", "export", "train", "report", "update"}
 
 
 def test_every_command_is_discovered_with_its_help():

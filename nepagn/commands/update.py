@@ -33,6 +33,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "registered yet")
     parser.add_argument("--quarantine", metavar="FILE", help="write rows of --add that fail validation here "
                         "instead of stopping")
+    match = parser.add_argument_group("adding a survey by position (docs/update.md)")
+    match.add_argument("--match-radius", type=float, metavar="ARCSEC",
+                       help="match --add's sources to stored sources by position within ARCSEC (LSDB crossmatch) "
+                            "instead of by source_id; the file keeps its own ids")
+    match.add_argument("--survey", metavar="NAME",
+                       help="with --match-radius: the survey's name, prefix of its columns NAME_id, "
+                            "NAME_sep_arcsec, NAME_n_candidates (default: the column map's name)")
+    match.add_argument("--unmatched", choices=("drop", "append"), default=None,
+                       help="with --match-radius: survey sources with no stored source within the radius are "
+                            "left out (drop, the default) or added as new rows flagged origin_survey=NAME (append)")
+    match.add_argument("--astrometric-offset", type=float, nargs=2, metavar=("EAST", "NORTH"),
+                       help="with --match-radius: the survey's systematic offset from the store in arcsec "
+                            "(survey minus store, east and north), removed before matching")
     parser.add_argument("--list", action="store_true", help="list the catalogue versions and exit")
     parser.add_argument("--prune", action="store_true",
                         help="remove old catalogue versions (all but the --keep newest) and exit")
@@ -73,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.prune and (not args.add or not args.columns):
         raise NepagnError("--add FILE and --columns MAP are required (or use --list / --prune)")
+    match_options(args)  # checked before any lock is taken or any data read
     with _locked(args, out_dir):
         if args.prune:
             from nepagn.update.run import prune_versions
@@ -85,6 +99,39 @@ def run(args: argparse.Namespace) -> int:
     if result.created and not args.quiet:
         print(json.dumps({"version": result.version, "computed": result.computed}, default=list))
     return 0
+
+
+def match_options(args: argparse.Namespace):
+    """The position-match options of the command line (None without --match-radius); NepagnError when they
+    are given without --match-radius or cannot work."""
+    from nepagn.crossmatch.options import MatchOptions
+
+    if args.match_radius is None:
+        given = [flag for flag, value in (("--survey", args.survey), ("--unmatched", args.unmatched),
+                                          ("--astrometric-offset", args.astrometric_offset)) if value is not None]
+        if given:
+            raise NepagnError(f"{', '.join(given)} only apply to a match by position: add --match-radius ARCSEC")
+        return None
+    options = MatchOptions(args.match_radius, args.survey, args.unmatched or "drop",
+                           tuple(args.astrometric_offset or (0.0, 0.0)))
+    options.check()
+    if options.survey is None and args.columns:
+        options = options.with_survey(_map_name(args.columns))
+    return options
+
+
+def _map_name(value: str) -> str:
+    """The `name` a column map gives (its file name without .toml by default), read without checking its bands."""
+    import tomllib
+
+    from nepagn.columnmap import resolve_column_map
+    from nepagn.errors import InputError
+
+    path = resolve_column_map(value)
+    try:
+        return str(tomllib.loads(path.read_text()).get("name", path.stem))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(path, f"not a readable column map: {exc}") from exc
 
 
 def _locked(args: argparse.Namespace, out_dir: Path):
@@ -126,7 +173,7 @@ def _apply(args: argparse.Namespace, out_dir: Path):
     with client_from_args(args, tensorflow=True) as client:
         return update_catalogue(args.store, out_dir, args.add, columns, client, models=args.models,
                                 retrain=args.retrain, band_registry=args.band_registry, quarantine=args.quarantine,
-                                max_epochs=args.max_epochs, progress=not args.quiet)
+                                max_epochs=args.max_epochs, progress=not args.quiet, match=match_options(args))
 
 
 def resume_hint(args: argparse.Namespace) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from nepagn.errors import NepagnError
+from nepagn.files import make_public
 from nepagn.ingest import DEFAULT_MAX_ROWS, spatial_alignment
 from nepagn.pipeline.provenance import write_text_atomic
 from nepagn.schema import HEALPIX_29, SOURCE_ID
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 INPUTS_FILE = "nepagn_inputs.json"
 EXTRA_BANDS_FILE = "nepagn_bands.csv"
+SIDECAR_DIRS = ("nepagn_crossmatch",)  # folders of per-update records kept with the store (position-match tables)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class PartitionRewrite:
     base_input_id: str
     stage: str
     max_rows: int
+    column_meta: dict | None = None
 
 
 @dataclass
@@ -78,13 +81,13 @@ def rewrite_partition(job: PartitionRewrite) -> list[tuple[int, int, int]]:
         frame = pd.concat([frame, conform_rows(job.incoming, job.columns, job.dtypes)], ignore_index=True)
     stage = Path(job.stage)
     if len(frame) <= job.max_rows:
-        write_partition(stage, job.order, job.pixel, frame)
+        write_partition(stage, job.order, job.pixel, frame, job.column_meta)
         return [(job.order, job.pixel, len(frame))]
     children = spatial_alignment(frame[HEALPIX_29].to_numpy(), job.max_rows)
     written = []
     for order, pixel, _ in children:
         inside = pixel_of(frame[HEALPIX_29].to_numpy(), order) == pixel
-        write_partition(stage, order, pixel, frame[inside])
+        write_partition(stage, order, pixel, frame[inside], job.column_meta)
         written.append((order, pixel, int(inside.sum())))
     log.info("partition %d/%d grew to %d rows: split into %d", job.order, job.pixel, len(frame), len(children))
     return written
@@ -99,9 +102,23 @@ def link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
+def carry_sidecars(source: Path, stage: Path) -> None:
+    """Hard-link the store's per-update record folders (SIDECAR_DIRS) into the staged store."""
+    for name in SIDECAR_DIRS:
+        folder = source / name
+        if folder.is_dir():
+            for path in folder.iterdir():
+                if path.is_file() and not path.name.startswith("."):
+                    link_or_copy(path, stage / name / path.name)
+
+
 def stage_store(store: Store, plan: SourcePlan, client, inputs_record: list[dict], extra_bands: str | None,
-                progress: bool = False) -> StagedStore:
-    """Write the updated store at a staged path beside `store` and finalize it; the live store is not touched."""
+                progress: bool = False, extra_files: dict[str, bytes] | None = None) -> StagedStore:
+    """Write the updated store at a staged path beside `store` and finalize it; the live store is not touched.
+
+    `extra_files` (path relative to the store: content) are written into the staged store, e.g. the
+    position-match table of a crossmatch update; earlier ones (SIDECAR_DIRS) are carried over.
+    """
     stage = store.path.parent / f".{store.path.name}.staging-{uuid.uuid4().hex[:8]}"
     stage.mkdir()
     staged = StagedStore(stage)
@@ -113,13 +130,14 @@ def stage_store(store: Store, plan: SourcePlan, client, inputs_record: list[dict
             if key in plan.touched or plan.schema_changed:
                 jobs.append(PartitionRewrite(partition.order, partition.pixel, str(partition.path),
                                              frozenset(plan.removals.get(key, ())), plan.incoming.get(key),
-                                             plan.columns, plan.dtypes, plan.base_input_id, str(stage), max_rows))
+                                             plan.columns, plan.dtypes, plan.base_input_id, str(stage), max_rows,
+                                             plan.column_meta or None))
             else:
                 link_or_copy(partition.path, partition_path(stage, *key))
                 staged.linked.append(key)
         for key in plan.new_partitions:
             jobs.append(PartitionRewrite(*key, None, frozenset(), plan.incoming.get(key), plan.columns, plan.dtypes,
-                                         plan.base_input_id, str(stage), max_rows))
+                                         plan.base_input_id, str(stage), max_rows, plan.column_meta or None))
         results = run_tasks(client, rewrite_partition, jobs, "rewrite store partitions", progress)
         final = list(staged.linked)
         for job, written in zip(jobs, results, strict=True):
@@ -131,6 +149,12 @@ def stage_store(store: Store, plan: SourcePlan, client, inputs_record: list[dict
         properties = {k: v for k, v in store.properties.items() if k.startswith("nepagn_")}
         properties["hats_max_rows"] = max_rows
         write_text_atomic(stage / INPUTS_FILE, json.dumps(inputs_record, indent=2) + "\n")
+        carry_sidecars(store.path, stage)
+        for relative, content in (extra_files or {}).items():
+            target = stage / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+            make_public(target)
         if extra_bands:
             write_text_atomic(stage / EXTRA_BANDS_FILE, extra_bands)
             properties["nepagn_extra_bands"] = EXTRA_BANDS_FILE

@@ -148,8 +148,13 @@ def build_version(
     client,
     progress: bool = False,
     limit_partitions: int | None = None,
+    applied: dict[str, Any] | None = None,
 ) -> VersionBuild:
-    """Write catalogue version `number` from the store at `store_path` into a temporary directory; see module doc."""
+    """Write catalogue version `number` from the store at `store_path` into a temporary directory; see module doc.
+
+    `applied` describes the update file this version applies (recorded in provenance.json as input.update,
+    with its position-match record where there is one).
+    """
     previous = next(e for e in index["versions"] if e["version"] == index["current"])
     manifest = read_manifest(modeldir)
     model_set_id, models = str(manifest["model_set_id"]), list(manifest["models"])
@@ -219,7 +224,8 @@ def build_version(
         provenance = Provenance(
             run_id=run_id, model_set_id=model_set_id, config_hash=digest,
             input={"store": str(Path(final_store_path).resolve()), "snapshot_id": store.snapshot_id,
-                   "rows": store.num_rows, "partitions": len(wanted), "catalogue_version": number},
+                   "rows": store.num_rows, "partitions": len(wanted), "catalogue_version": number,
+                   **({"update": applied} if applied else {})},
             column_map=None,
             models={"modeldir": str(Path(modeldir).resolve()), "names": models,
                     "labels_hash": manifest.get("labels_hash"), "calibration": calibration_provenance(manifest),

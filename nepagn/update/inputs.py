@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -39,6 +40,11 @@ class UpdateInput:
     carried: tuple[str, ...]
     has_positions: bool
     quarantined: int = 0
+    # set by a position match (nepagn.crossmatch): a null in `rows` keeps the stored value instead of erasing it
+    fill_nulls: bool = False
+    dtypes: dict[str, Any] = field(default_factory=dict)  # pandas dtypes of columns the store gains, if not float32
+    column_meta: dict[str, dict[str, str]] = field(default_factory=dict)  # units/UCDs/descriptions of those columns
+    crossmatch: dict[str, Any] | None = None  # the position match's record (survey, radius, offset, counts)
 
     @property
     def input_id(self) -> str:
@@ -56,6 +62,7 @@ class UpdateInput:
             "rows": len(self.rows),
             "rows_quarantined": self.quarantined,
             "columns": list(self.carried),
+            **({"crossmatch": self.crossmatch} if self.crossmatch is not None else {}),
         }
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nepagn.errors import InputError, NepagnError
@@ -41,6 +42,7 @@ class SourcePlan:
     unchanged: int = 0
     base_input_id: str = "base"
     added_columns: list[str] = field(default_factory=list)  # columns the store gains (new bands, input_id)
+    column_meta: dict[str, dict[str, str]] = field(default_factory=dict)  # units/UCDs/descriptions of added columns
 
     @property
     def touched(self) -> set[Key]:
@@ -111,17 +113,31 @@ def place_new_sky(healpix: np.ndarray, existing: list[Key], max_rows: int) -> li
 
 def _same(left: pd.Series, right: pd.Series) -> np.ndarray:
     """Elementwise equality with nulls equal to nulls."""
+    if left.dtype.kind == "f" and right.dtype.kind == "f":  # bands and redshifts: no object round trip
+        a, b = left.to_numpy(), right.to_numpy()
+        return (a == b) | (np.isnan(a) & np.isnan(b))
     left_na, right_na = left.isna().to_numpy(), right.isna().to_numpy()
-    equal = (left.to_numpy(dtype=object) == right.to_numpy(dtype=object)) & ~left_na & ~right_na
+    both = ~left_na & ~right_na  # compared only where both are values (pd.NA has no truth value)
+    equal = np.zeros(len(left), dtype=bool)
+    equal[both] = (left.to_numpy(dtype=object)[both] == right.to_numpy(dtype=object)[both]).astype(bool)
     return equal | (left_na & right_na)
 
 
-def store_dtypes(store: Store, added: list[str]) -> dict[str, object]:
-    """pandas dtypes of the store's columns after the update (float32 bands, string input_id)."""
+def store_dtypes(store: Store, added: list[str], given: dict[str, object] | None = None) -> dict[str, object]:
+    """pandas dtypes of the store's columns after the update: float32 bands, string input_id, and the dtypes
+    `given` by the update for its other new columns (a position match's id, separation and counts)."""
     dtypes = dict(store.schema.empty_table().to_pandas().dtypes)
+    for item in store.schema:  # integer columns that may hold nulls (a match's counts) read back as nullable
+        if pa.types.is_integer(item.type) and item.name != HEALPIX_29:
+            dtypes[item.name] = f"Int{item.type.bit_width}"
     for name in added:
-        dtypes[name] = "string" if name == INPUT_ID else "float32"
+        dtypes[name] = "string" if name == INPUT_ID else (given or {}).get(name, "float32")
     return dtypes
+
+
+def _null_of(dtype: object) -> object:
+    """The null a new column of `dtype` starts with."""
+    return pd.NA if str(dtype) == "string" or str(dtype).startswith(("Int", "UInt", "boolean")) else np.nan
 
 
 def conform_rows(frame: pd.DataFrame, columns: list[str], dtypes: dict[str, object]) -> pd.DataFrame:
@@ -131,7 +147,7 @@ def conform_rows(frame: pd.DataFrame, columns: list[str], dtypes: dict[str, obje
         if name in frame.columns:
             out[name] = frame[name].astype(dtypes[name])
         else:
-            out[name] = pd.Series(pd.NA if dtypes[name] == "string" else np.nan, index=frame.index).astype(dtypes[name])
+            out[name] = pd.Series(_null_of(dtypes[name]), index=frame.index).astype(dtypes[name])
     return pd.DataFrame(out, index=frame.index).reset_index(drop=True)
 
 
@@ -143,8 +159,9 @@ def plan_sources(store: Store, update: UpdateInput, max_rows: int) -> SourcePlan
     if INPUT_ID not in store.columns:
         added.append(INPUT_ID)
     columns = store.columns + added
-    dtypes = store_dtypes(store, added)
-    plan = SourcePlan(columns, dtypes, added_columns=added)
+    dtypes = store_dtypes(store, added, update.dtypes)
+    plan = SourcePlan(columns, dtypes, added_columns=added,
+                      column_meta={k: v for k, v in update.column_meta.items() if k in added})
     plan.base_input_id = f"{store.properties.get('nepagn_input', 'base')}@base"
     rows = update.rows.copy()
     rows[SOURCE_ID] = rows[SOURCE_ID].astype(str)
@@ -191,7 +208,10 @@ def _changed_existing(store, rows, located, update, columns, dtypes) -> tuple[pd
         merged = stored.copy()
         for name in update.carried:
             if name != SOURCE_ID:
-                merged[name] = incoming[name].astype(dtypes[name]).to_numpy()
+                value = incoming[name].astype(dtypes[name])
+                if update.fill_nulls:  # a position match adds what the survey measured, never erases
+                    value = value.where(value.notna(), stored[name])
+                merged[name] = value.to_numpy()
         differs = np.zeros(len(merged), dtype=bool)
         for name in columns:
             if name not in (SOURCE_ID, INPUT_ID):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nepagn.crossmatch.options import MatchOptions
 from nepagn.errors import NepagnError
 from nepagn.pipeline.provenance import utc_now
 from nepagn.store import open_store
@@ -39,12 +40,14 @@ class UpdateResult:
     labels: labels.LabelStatus | None = None
     new_bands: list[str] = field(default_factory=list)
     modeldir: Path | None = None
+    crossmatch: dict[str, Any] | None = None  # the position match's record (survey, radius, counts), if any
 
     def summary(self) -> str:
         """A few lines for the terminal."""
+        match = [crossmatch_line(self.crossmatch)] if self.crossmatch else []
         if not self.created:
-            return f"nothing changed: catalogue version {self.version} is current ({self.out_dir})"
-        lines = [
+            return "\n".join(match + [f"nothing changed: catalogue version {self.version} is current ({self.out_dir})"])
+        lines = match + [
             f"catalogue version {self.version} written to {self.out_dir / versions.CURRENT_LINK}: "
             f"{self.changes.get('rows_new', 0)} new, {self.changes.get('rows_updated', 0)} updated, "
             f"{self.changes.get('rows_unchanged', 0)} unchanged rows; {len(self.computed)} partitions recomputed, "
@@ -58,6 +61,18 @@ class UpdateResult:
         if self.labels is not None:
             lines.append(self.labels.message())
         return "\n".join(lines)
+
+
+def crossmatch_line(record: dict[str, Any]) -> str:
+    """One line on a position match: survey, radius and what became of its sources."""
+    counts = record["counts"]
+    return (f"{record['survey']} matched by position within {record['radius_arcsec']:g} arcsec: "
+            f"{counts['survey_rows']} survey sources, {counts['matched']} matched, {counts['attached']} already "
+            f"attached, {counts['secondary']} secondary (their stored candidates taken by closer ones), "
+            f"{counts['appended']} appended, {counts['left_out']} left out; ambiguous: "
+            f"{counts['survey_sources_with_several_stored_candidates']} survey sources with several stored "
+            f"candidates, {counts['stored_sources_with_several_survey_candidates']} stored sources with several "
+            f"survey candidates (match table: STORE/{record['match_table']})")
 
 
 def prepare_index(out_dir: Path, store_path: Path, client) -> dict[str, Any]:
@@ -85,8 +100,15 @@ def update_catalogue(
     max_epochs: int | None = None,
     progress: bool = False,
     limit_partitions: int | None = None,
+    match: MatchOptions | None = None,
 ) -> UpdateResult:
-    """Apply the update file `add` (read through column map `columns`) to the store and the catalogue in OUTDIR."""
+    """Apply the update file `add` (read through column map `columns`) to the store and the catalogue in OUTDIR.
+
+    With `match`, the file's sources are matched to stored sources by position (nepagn.crossmatch) instead
+    of by source_id.
+    """
+    if match is not None:
+        match.check()
     store_path, out_dir = Path(store_path).resolve(), Path(out_dir).resolve()
     index = prepare_index(out_dir, store_path, client)
     current = versions.current_entry(index)
@@ -100,7 +122,7 @@ def update_catalogue(
     bands.activate(registry, client)
     try:
         return _update(store_path, out_dir, index, current, before, add, columns, client, models, retrain, extra,
-                       quarantine, max_epochs, progress, limit_partitions)
+                       quarantine, max_epochs, progress, limit_partitions, match)
     finally:
         if registry is not None:
             stored = store_path / apply_sources.EXTRA_BANDS_FILE
@@ -109,8 +131,15 @@ def update_catalogue(
 
 
 def _update(store_path, out_dir, index, current, before, add, columns, client, models, retrain, extra, quarantine,
-            max_epochs, progress, limit_partitions) -> UpdateResult:
+            max_epochs, progress, limit_partitions, match) -> UpdateResult:
     update = read_update(add, columns, out_dir, client, quarantine)
+    extra_files = {}
+    if match is not None:
+        from nepagn.crossmatch.rows import position_update, table_bytes
+
+        matched = position_update(before, update, match, client, apply_sources.max_rows_of(before))
+        update = matched.update
+        extra_files[matched.table_path] = table_bytes(matched.table)
     plan = plan_sources(before, update, apply_sources.max_rows_of(before))
     new_bands = [band.id for band in extra if band.mag_column in plan.added_columns]
     staged = None
@@ -122,7 +151,7 @@ def _update(store_path, out_dir, index, current, before, add, columns, client, m
             inputs = apply_sources.read_inputs_record(before.path) + [{**update.describe(), "version": number,
                                                                         "applied_utc": utc_now(), **plan.record()}]
             staged = apply_sources.stage_store(before, plan, client, inputs,
-                                               bands.registry_text(extra) if extra else None, progress)
+                                               bands.registry_text(extra) if extra else None, progress, extra_files)
             splits = staged.splits
         after = open_store(staged.path) if staged else before
         modeldir = Path(models).resolve() if models else Path(current["models"]["modeldir"])
@@ -134,11 +163,12 @@ def _update(store_path, out_dir, index, current, before, add, columns, client, m
             modeldir = target
             status = labels.label_status(before, after, modeldir)
         build = catalogue.build_version(out_dir, index, number, after.path, store_path, modeldir, client, progress,
-                                        limit_partitions)
+                                        limit_partitions, update.describe())
         if staged is None and not build.computed and build.entry["model_set_id"] == current["model_set_id"]:
             shutil.rmtree(build.path, ignore_errors=True)
             log.info("update %s changes nothing: version %d stays current", update.path, current["version"])
-            return UpdateResult(out_dir, current["version"], False, plan.record(), labels=status, modeldir=modeldir)
+            return UpdateResult(out_dir, current["version"], False, plan.record(), labels=status, modeldir=modeldir,
+                                crossmatch=update.crossmatch)
         catalogue.publish(build, out_dir)
         previous_store = None
         if staged is not None:
@@ -157,7 +187,7 @@ def _update(store_path, out_dir, index, current, before, add, columns, client, m
             shutil.rmtree(build.path, ignore_errors=True)
         raise
     result = UpdateResult(out_dir, number, True, plan.record(), build.computed, build.reused, splits,
-                          status, new_bands, modeldir)
+                          status, new_bands, modeldir, update.crossmatch)
     log.info(result.summary())
     return result
 

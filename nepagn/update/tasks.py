@@ -7,6 +7,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from nepagn.cluster import data_in_graph
+
 
 def run_tasks(client, function: Callable, items: list, description: str, progress: bool = False) -> list[Any]:
     """function(item) for every item, results in item order; Dask retries nothing here (writes are atomic)."""
@@ -21,7 +23,8 @@ def run_tasks(client, function: Callable, items: list, description: str, progres
             return results
         from distributed import as_completed
 
-        futures = client.map(function, items, pure=False)
+        with data_in_graph():  # items carry their rows (an update's incoming rows per partition)
+            futures = client.map(function, items, pure=False)
         for _ in as_completed(futures):
             bar.update()
         return client.gather(futures)
