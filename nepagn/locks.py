@@ -1,7 +1,8 @@
 """One writer at a time: an exclusive lock on an output folder (a build's OUTDIR, an updated store).
 
 Two `nepagn build-catalogue` runs on the same OUTDIR, or two `nepagn update` runs on the same store
-or catalogue, would both compute every partition and the last writer would silently win. Each such
+or catalogue, would both compute every partition and the last writer would silently win; two
+`nepagn train` runs on the same --out would train into the same kept tasks and race to publish. Each such
 command therefore holds an exclusive lock (`flock` on OUTDIR/.nepagn.lock, or on a file beside the
 store) from before its first write to its end; a second process finds it held and stops at once with
 a one-line error naming the holder, before it changes anything.
@@ -30,10 +31,13 @@ class FolderLocked(NepagnError):
     """Another nepagn process holds the lock of the folder this command would write."""
 
 
-def lock_path_for_store(store: str | Path) -> Path:
-    """The lock file of a store: beside it, not inside it (an update swaps the store folder itself)."""
-    store = Path(store).resolve()
-    return store.parent / f".{store.name}{LOCK_NAME}"
+def lock_path_beside(folder: str | Path) -> Path:
+    """The lock file of a folder that is published whole (a store an update swaps, a MODELDIR being trained).
+
+    It lies beside the folder, not inside it, so the folder can be renamed into place while the lock is held.
+    """
+    folder = Path(folder).resolve()
+    return folder.parent / f".{folder.name}{LOCK_NAME}"
 
 
 def _holder(path: Path) -> str:

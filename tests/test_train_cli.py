@@ -69,6 +69,15 @@ def test_train_cli_refuses_to_overwrite(canonical_parquet, tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
 
 
+def test_train_cli_checks_seeds_before_reading_anything(tmp_path, capsys):
+    """`--seeds 0` is a count of none: refused before the input is read or a cluster starts, with the way to
+    write seed 0 alone."""
+    status = main(["train", "--input", str(tmp_path / "absent.csv"), "--out", str(tmp_path / "m"), "--seeds", "0"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "--seeds: need at least one seed, not 0" in err and "`--seeds 0,`" in err and "absent.csv" not in err
+
+
 def test_train_cli_names_a_missing_label_column(dask_client, tmp_path, capsys):
     path = tmp_path / "nolabel.csv"
     pd.DataFrame({"source_id": ["a", "b"], "hsc_g_mag": [20.0, 21.0], "hsc_g_magerr": [0.1, 0.1]}).to_csv(path)

@@ -80,7 +80,8 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     except ValueError as exc:
         raise NepagnError(f"--seeds: expected a count or a comma list of integers, not {text!r}") from exc
     if count < 1:
-        raise NepagnError(f"--seeds: need at least one seed, not {count}")
+        raise NepagnError(f"--seeds: need at least one seed, not {count} (a count; for seed {count} alone write "
+                          f"`--seeds {count},`)")
     return tuple(range(count))
 
 
@@ -119,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
     """Check the arguments, read the labelled rows, train on the cluster and print Table 1."""
     from nepagn.cluster import client_from_args, import_tensorflow_quietly
     from nepagn.commands.build_catalogue import check_writable_dir
+    from nepagn.locks import exclusive_lock, lock_path_beside
     from nepagn.model.config import load_training_config, recipe_protocol
     from nepagn.model.modeldir import MANIFEST
     from nepagn.model.training import train_model_set
@@ -132,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         raise NepagnError(f"{args.out}: output folder already exists; choose a new --out (nothing was overwritten)")
     if args.copies < 1:
         raise NepagnError(f"--copies: need at least one copy, not {args.copies}")
+    seeds = parse_seeds(args.seeds)
     if args.target is not None and not args.target.exists():
         raise NepagnError(f"{args.target}: --target store not found")
     check_writable_dir(args.out.resolve().parent, "the folder of --out")
@@ -144,14 +147,15 @@ def run(args: argparse.Namespace) -> int:
 
         target = target_from_store(args.target, get_bands(bands) if bands else default_bands(labelled))
     import_tensorflow_quietly()  # the model set is written from this process
-    with client_from_args(args, tensorflow=True) as client:
+    with exclusive_lock(lock_path_beside(args.out), f"{args.out} (--out)", args.command_line), \
+            client_from_args(args, tensorflow=True) as client:
         modeldir = train_model_set(
             labelled,
             args.out,
             models=models,
             folds=args.folds,
             protocol=args.protocol or recipe_protocol(args.recipe),
-            seeds=parse_seeds(args.seeds),
+            seeds=seeds,
             client=client,
             max_epochs=args.max_epochs,
             bands=bands,

@@ -138,12 +138,12 @@ def _locked(args: argparse.Namespace, out_dir: Path):
     """Both locks an update holds: OUTDIR's (shared with build-catalogue) and the store's (beside it)."""
     from contextlib import ExitStack
 
-    from nepagn.locks import LOCK_NAME, exclusive_lock, lock_path_for_store
+    from nepagn.locks import LOCK_NAME, exclusive_lock, lock_path_beside
 
     stack = ExitStack()
     try:
         stack.enter_context(exclusive_lock(out_dir / LOCK_NAME, f"{out_dir} (--catalogue)", args.command_line))
-        stack.enter_context(exclusive_lock(lock_path_for_store(args.store), f"{args.store} (--store)",
+        stack.enter_context(exclusive_lock(lock_path_beside(args.store), f"{args.store} (--store)",
                                            args.command_line))
     except BaseException:
         stack.close()
