@@ -61,12 +61,36 @@ def as_in_a_terminal(command: list[str]) -> list[str]:
     return [sys.executable, "-c", reset, *command]
 
 
-def lock_holder(out: Path) -> int | None:
-    """The pid recorded in OUTDIR's lock file, or None."""
+def lock_holder(lock: Path) -> int | None:
+    """The pid recorded in a lock file, or None."""
     try:
-        return json.loads((out / ".nepagn.lock").read_text())["pid"]
+        return json.loads(lock.read_text())["pid"]
     except (OSError, ValueError, KeyError):
         return None
+
+
+def second_run_while_the_first_holds_the_lock(first_command: list[str], second_command: list[str], lock: Path,
+                                              name: str) -> tuple[int, str]:
+    """Start the first command, hold it (SIGSTOP) once it has taken `lock`, run the second to its end, then let
+    the first go on. The second must stop at once: exit 2, one line naming the first. Returns the first's exit
+    status and stderr."""
+    first = subprocess.Popen(first_command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: lock_holder(lock) == first.pid, "the first run holds the lock", process=first)
+        os.kill(first.pid, signal.SIGSTOP)
+        try:
+            second = subprocess.run(second_command, capture_output=True, text=True, timeout=TIMEOUT_S)
+        finally:
+            os.kill(first.pid, signal.SIGCONT)
+        _, stderr = first.communicate(timeout=TIMEOUT_S)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert second.returncode == 2, second.stderr[-2000:]
+    lines = error_lines(second.stderr)
+    assert len(lines) == 1 and lines[0].startswith(f"nepagn {name}: error:"), lines
+    assert "another nepagn process is writing here" in lines[0] and f"pid {first.pid}" in lines[0]
+    return first.returncode, stderr
 
 
 def _data(path: Path) -> pd.DataFrame:
@@ -81,26 +105,11 @@ def _build_args(store: Path, models: Path, out: Path, client, *extra: str) -> li
 def test_second_build_on_the_same_outdir_stops_at_once_and_the_first_completes(
         tiny_mock_store, tiny_model_set, reference_build, dask_client, tmp_path):
     out = tmp_path / "out"
-    first = subprocess.Popen(_build_args(tiny_mock_store, tiny_model_set, out, dask_client),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for(lambda: lock_holder(out) == first.pid, "the first build holds the lock", process=first)
-        os.kill(first.pid, signal.SIGSTOP)  # hold it there, lock taken, while the second one starts
-        try:  # different settings too: the last writer must not silently win
-            second = subprocess.run(_build_args(tiny_mock_store, tiny_model_set, out, dask_client,
-                                                "--star-rule", "none"),
-                                    capture_output=True, text=True, timeout=TIMEOUT_S)
-        finally:
-            os.kill(first.pid, signal.SIGCONT)
-        stdout, stderr = first.communicate(timeout=TIMEOUT_S)
-    finally:
-        if first.poll() is None:
-            first.kill()
-    assert second.returncode == 2, second.stderr[-2000:]
-    lines = error_lines(second.stderr)
-    assert len(lines) == 1 and lines[0].startswith("nepagn build-catalogue: error:"), lines
-    assert "another nepagn process is writing here" in lines[0] and f"pid {first.pid}" in lines[0]
-    assert first.returncode == 0, stderr[-3000:]
+    status, stderr = second_run_while_the_first_holds_the_lock(
+        _build_args(tiny_mock_store, tiny_model_set, out, dask_client),
+        _build_args(tiny_mock_store, tiny_model_set, out, dask_client, "--star-rule", "none"),  # other settings too:
+        out / ".nepagn.lock", "build-catalogue")  # the last writer must not silently win
+    assert status == 0, stderr[-3000:]
     record = json.loads((out / "provenance.json").read_text())
     assert record["configs"]["pipeline"]["preprocess"]["star_rule"] == "chi2"  # the first build's settings
     pd.testing.assert_frame_equal(_data(out / "catalogue.parquet"), _data(reference_build.parquet))
@@ -258,31 +267,9 @@ def test_second_train_on_the_same_out_stops_at_once_and_the_first_completes(poli
     command = cli("train", "--input", str(poliszczuk_csv), "--columns", columns, "--models", "A", "--folds", "3",
                   "--networks", "1", "--max-epochs", "2", "--out", str(out),
                   "--scheduler", dask_client.scheduler.address)
-    lock = tmp_path / ".models.nepagn.lock"  # beside the MODELDIR, which appears only once complete
-
-    def holder() -> int | None:
-        try:
-            return json.loads(lock.read_text())["pid"]
-        except (OSError, ValueError, KeyError):
-            return None
-
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for(lambda: holder() == first.pid, "the first train holds the lock", process=first)
-        os.kill(first.pid, signal.SIGSTOP)
-        try:
-            second = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S)
-        finally:
-            os.kill(first.pid, signal.SIGCONT)
-        _, stderr = first.communicate(timeout=TIMEOUT_S)
-    finally:
-        if first.poll() is None:
-            first.kill()
-    assert second.returncode == 2, second.stderr[-2000:]
-    lines = error_lines(second.stderr)
-    assert len(lines) == 1 and lines[0].startswith("nepagn train: error:"), lines
-    assert "another nepagn process is writing here" in lines[0] and f"pid {first.pid}" in lines[0]
-    assert first.returncode == 0, stderr[-3000:]
+    status, stderr = second_run_while_the_first_holds_the_lock(
+        command, command, tmp_path / ".models.nepagn.lock", "train")  # the lock lies beside the MODELDIR
+    assert status == 0, stderr[-3000:]
     assert len(pd.read_parquet(out / "oof_predictions.parquet")) == 1547
 
 
