@@ -193,8 +193,12 @@ class ModelSet:
         fn = self._functions.get(cache_key)
         if fn is None:
             fn = self._functions[cache_key] = _compile(members)
-        padded = np.concatenate([x, np.zeros(((-len(x)) % BATCH_ROWS, *x.shape[1:]), dtype=x.dtype)])
-        parts = [np.asarray(fn(tf.constant(padded[i : i + BATCH_ROWS]))) for i in range(0, len(padded), BATCH_ROWS)]
+        parts = []
+        for start in range(0, len(x), BATCH_ROWS):
+            batch = x[start : start + BATCH_ROWS]
+            if len(batch) < BATCH_ROWS:  # only the last batch is copied, to pad it
+                batch = np.concatenate([batch, np.zeros((BATCH_ROWS - len(batch), *x.shape[1:]), dtype=x.dtype)])
+            parts.append(np.asarray(fn(tf.constant(batch))))
         return np.concatenate(parts, axis=1)[:, : len(x)]
 
 
