@@ -479,7 +479,7 @@ def _domain_lines(block: dict[str, Any], models: Sequence[str], recorded: bool |
         return ["Labelled domain: recorded by the model set; no source of the inference set was classified.", ""]
     return [
         f"In the labelled training domain (`in_labelled_domain`): {inside} of {n} sources "
-        f"({_percent(inside / n if n else None)}); their classifications are interpolations, the others "
+        f"({_percent(inside / n)}); their classifications are interpolations, the others "
         "extrapolations (docs/catalogue.md).",
         "",
         "| | " + " | ".join(f"Model {m}" for m in models) + " |",
