@@ -139,13 +139,19 @@ def labelled_mock(n_sources: int = 91_861, seed: int = 0):
 
 
 def make_model_set(root: Path, folds: int, max_epochs: int, client=None) -> Path:
-    """Models A, B, C trained briefly on the mock's labels: inference cost depends on the members, not the fit."""
+    """Models A, B, C trained briefly on the mock's labels with the catalogue recipe's inputs (strict protocol,
+    per-fold standardisation, mask and colour channels; one network per fold): inference cost depends on the
+    members and their inputs, not the fit."""
+    from nepagn.model.config import load_training_config
     from nepagn.model.training import train_model_set
 
-    out = root / f"models-{folds}fold-{max_epochs}ep"
+    out = root / f"models-catalogue-{folds}fold-{max_epochs}ep"
     if (out / "manifest.json").is_file():
         return out
-    train_model_set(labelled_mock(), out, folds=folds, max_epochs=max_epochs, client=client, progress=False)
+    recipe = load_training_config(recipe="catalogue")
+    train_model_set(labelled_mock(), out, folds=folds, protocol="strict", max_epochs=max_epochs, client=client,
+                    progress=False, training=recipe, feature_options=recipe.features, networks=1,
+                    baseline=False)
     return out
 
 
@@ -237,8 +243,9 @@ def timed_build(store: Path, modeldir: Path, out: Path, client) -> dict[str, flo
     }
 
 
-def classify_inputs(store_path: str, modeldir: str) -> tuple[object, dict[tuple[str, str], np.ndarray], int]:
-    """In this process: the cached ModelSet and, per compiled function key, the input array of the rows to classify.
+def classify_inputs(store_path: str, modeldir: str) -> tuple[object, dict[str, np.ndarray], int]:
+    """In this process: the cached ModelSet and, per model, its member groups' input arrays of the rows to
+    classify, stacked (groups, rows, ...) as its compiled function takes them.
 
     Reads, preprocesses and transforms every partition exactly as build-catalogue does, so the
     arrays are the ones the pipeline feeds the networks.
@@ -256,9 +263,8 @@ def classify_inputs(store_path: str, modeldir: str) -> tuple[object, dict[tuple[
         selected.append(prepared[prepared[TO_CLASSIFY].to_numpy(dtype=bool)])
     frame = pd.concat(selected)
     inputs = {
-        (name, key): spec.transform(frame)
+        name: np.stack([spec.transform(frame) for spec, _ in model_set._groups(name).values()])
         for name in model_set.names
-        for key, (spec, _) in model_set._groups(name).items()
     }
     return model_set, inputs, len(frame)
 
@@ -297,12 +303,12 @@ def bare_inference(store_path: str, modeldir: str, seconds: float = 1.0) -> dict
     model_set, inputs, objects = classify_inputs(store_path, modeldir)
     functions = model_set._functions
     members = sum(len(group[1]) for name in model_set.names for group in model_set._groups(name).values())
-    n_bands = next(iter(inputs.values())).shape[1]
+    _, _, n_bands, n_channels, _ = next(iter(inputs.values())).shape
     passes, start = 0, time.perf_counter()
     while passes == 0 or time.perf_counter() - start < seconds:
-        for key, x in inputs.items():
-            for begin in range(0, len(x), BATCH_ROWS):
-                np.asarray(functions[key](tf.constant(x[begin : begin + BATCH_ROWS])))
+        for name, x in inputs.items():
+            for begin in range(0, x.shape[1], BATCH_ROWS):
+                np.asarray(functions[name](tf.constant(x[:, begin : begin + BATCH_ROWS])))
         passes += 1
     elapsed = (time.perf_counter() - start) / passes
     return {
@@ -310,5 +316,6 @@ def bare_inference(store_path: str, modeldir: str, seconds: float = 1.0) -> dict
         "bare_s": elapsed,
         "members": members,
         "n_bands": n_bands,
+        "n_channels": n_channels,
         "matmul_gflops_1thread": matmul_gflops(threads=1),
     }

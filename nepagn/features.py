@@ -96,7 +96,7 @@ class FeatureSpec:
         """A copy with medians / scaling taken from `train_frame` (training rows only); no-op for the paper default."""
         if not self.needs_fit:
             return self
-        mags, errs = self._raw(train_frame)
+        mags, errs = self.photometry(train_frame)
         scale = None
         if self.standardise:
             scale = tuple(
@@ -123,11 +123,14 @@ class FeatureSpec:
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """Float32 array (n, n_bands, n_channels, 1) for the rows of `frame`, in its row order."""
+        return self.transform_photometry(*self.photometry(frame))
+
+    def transform_photometry(self, mags: np.ndarray, errs: np.ndarray) -> np.ndarray:
+        """`transform` of the arrays `photometry` returned (not modified)."""
         if not self.is_fitted:
             raise ValueError(
                 "this FeatureSpec needs fit(train_frame) before transform (median fill or standardisation)"
             )
-        mags, errs = self._raw(frame)
         raw_mags = mags
         observed = ~np.isnan(mags)
         if self.scale is not None:
@@ -152,10 +155,12 @@ class FeatureSpec:
 
     def observed_magnitudes(self, frame: pd.DataFrame) -> np.ndarray:
         """Magnitudes as float64 (n, n_bands), NaN where the band is not observed (magnitude or error missing)."""
-        return self._raw(frame)[0]
+        return self.photometry(frame)[0]
 
-    def _raw(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Magnitudes and errors as float64 (n, n_bands) with NaN where missing; absent columns are all-missing."""
+    def photometry(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Magnitudes and errors of this spec's bands as float64 (n, n_bands), NaN where missing (absent columns
+        are all-missing): what `transform_photometry` takes. Specs with the same bands give the same arrays,
+        so a caller with several fitted specs (one per fold) reads the frame's columns once."""
         n = len(frame)
         absent = [band.id for band in self.bands if band.mag_column not in frame.columns]
         if absent:

@@ -6,12 +6,11 @@ score_agn_<name>_std). p_agn_<name> is that score mapped by the model's calibrat
 calibration/<name>.json, fitted by `nepagn train` on held-out single-network scores; see
 nepagn.calibration for why a map fitted on single networks is applied to their mean). A model set
 without calibrators (older MODELDIRs) gives p_agn_<name> = score_agn_<name> and logs a warning.
-Every weight and calibrator file is checked against its SHA-256 on load. Each model's members run
-as one compiled graph over large batches; no per-row Python. That graph is traced once, with the
-batch dimension left open, and then called as a concrete function: calling it never retraces, and a
-model set with one group per member (per-fold standardisation) no longer trips TensorFlow's
-"frequent retracing" warning, which counts the first trace of every group as a retrace because all
-groups share one Python function.
+Every weight and calibrator file is checked against its SHA-256 on load. All member networks of a
+model, whatever their feature specs, run as one compiled graph per batch of rows (nepagn.model.stacked:
+weights stacked, batch normalisation folded, the convolutions as banded matrix products); no per-row
+and no per-member Python. That graph is traced once, with the batch dimension left open, and then called
+as a concrete function: calling it never retraces.
 The labelled training set's recorded domain (MODELDIR/domain.json, nepagn.domain) is loaded as
 `ModelSet.domain`; None for model sets trained before it was recorded.
 
@@ -38,10 +37,11 @@ from nepagn.features import FeatureSpec
 from nepagn.model.decision import ClassDecision
 from nepagn.model.hgb import HgbMember, load_members
 from nepagn.model.modeldir import HGB_KIND, KERAS_KIND, MANIFEST, sha256_file
+from nepagn.model.stacked import stack_members, stacked_forward
 
 log = logging.getLogger(__name__)
 
-BATCH_ROWS = 1024  # every network call sees exactly this many rows (the last batch zero-padded)
+BATCH_ROWS = 128  # every network call sees exactly this many rows (the last batch zero-padded)
 
 
 class ModelSet:
@@ -149,16 +149,20 @@ class ModelSet:
         float64 for HGBC."""
         out: dict[str, np.ndarray] = {}
         inputs: dict[str, np.ndarray] = {}
+        photometry: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}  # the frame's columns, read once
         for name in self.names:
             if name in self._hgb_members:
                 stacked = self._hgb_scores(name, frame)
             else:
-                outputs = []
-                for key, (spec, members) in self._groups(name).items():
+                arrays = []
+                for key, (spec, _) in self._groups(name).items():
                     if key not in inputs:
-                        inputs[key] = spec.transform(frame)
-                    outputs.append(self._run((name, key), members, inputs[key]))
-                stacked = np.concatenate(outputs, axis=0)  # (members, rows)
+                        bands = tuple(band.id for band in spec.bands)
+                        if bands not in photometry:
+                            photometry[bands] = spec.photometry(frame)
+                        inputs[key] = spec.transform_photometry(*photometry[bands])
+                    arrays.append(inputs[key])
+                stacked = self._run(name, arrays)  # (members, rows)
             score = stacked.mean(axis=0)
             calibrator = self._calibrators[name]
             raw = score.astype(np.float64)
@@ -178,28 +182,30 @@ class ModelSet:
         """Member networks of `name` grouped by identical feature spec (one group for the paper default)."""
         return self._member_groups[name]
 
-    def _run(self, cache_key: tuple[str, str], members: list, x: np.ndarray) -> np.ndarray:
-        """Several member networks in one compiled call per batch of rows; returns (members, rows).
+    def _run(self, name: str, inputs: list[np.ndarray]) -> np.ndarray:
+        """All member networks of model `name` in one compiled call per batch of rows; returns (members, rows).
 
-        Every call has the same shape, BATCH_ROWS rows (the last batch padded with zeros, whose outputs are
-        dropped): the float32 kernels TensorFlow picks depend on the batch size (a single row takes another
-        path and differs in the last bit), so a fixed shape makes a row's score a function of the row alone,
-        not of which rows share its partition or how many there are.
+        `inputs` holds one array per member group (nepagn.model.stacked reads each member's own). Every call
+        has the same shape, BATCH_ROWS rows (the last batch padded with zeros, whose outputs are dropped):
+        the float32 kernels TensorFlow picks depend on the batch size, so a fixed shape makes a row's score
+        a function of the row alone, not of which rows share its partition or how many there are.
         """
         import tensorflow as tf
 
-        if len(x) == 0:
-            return np.empty((len(members), 0), dtype=np.float32)
-        fn = self._functions.get(cache_key)
+        n_rows = len(inputs[0])
+        fn = self._functions.get(name)
         if fn is None:
-            fn = self._functions[cache_key] = _compile(members)
+            fn = self._functions[name] = _compile(self._groups(name))
+        if n_rows == 0:
+            return np.empty((sum(len(members) for _, members in self._groups(name).values()), 0), dtype=np.float32)
         parts = []
-        for start in range(0, len(x), BATCH_ROWS):
-            batch = x[start : start + BATCH_ROWS]
-            if len(batch) < BATCH_ROWS:  # only the last batch is copied, to pad it
-                batch = np.concatenate([batch, np.zeros((BATCH_ROWS - len(batch), *x.shape[1:]), dtype=x.dtype)])
+        for start in range(0, n_rows, BATCH_ROWS):
+            batch = np.stack([x[start : start + BATCH_ROWS] for x in inputs])
+            if batch.shape[1] < BATCH_ROWS:  # only the last batch is padded
+                pad = np.zeros((batch.shape[0], BATCH_ROWS - batch.shape[1], *batch.shape[2:]), dtype=batch.dtype)
+                batch = np.concatenate([batch, pad], axis=1)
             parts.append(np.asarray(fn(tf.constant(batch))))
-        return np.concatenate(parts, axis=1)[:, : len(x)]
+        return np.concatenate(parts, axis=1)[:, :n_rows]
 
 
 def _load_networks(root: Path, networks: list[dict]) -> tuple[dict[str, list], dict[str, list[FeatureSpec]]]:
@@ -229,18 +235,12 @@ def _group_members(networks: list, specs: list[FeatureSpec]) -> dict[str, tuple[
     return groups
 
 
-def _compile(members: list):
-    """One graph running all `members` on a float32 batch of any length: traced here, once.
-
-    Returns the concrete function, (rows, ...) -> (members, rows). Calling a concrete function
-    skips tf.function's signature matching and cannot retrace; tracing through
-    get_concrete_function is not counted by TensorFlow's frequent-retracing detector.
-    """
-    import tensorflow as tf
-
-    signature = [tf.TensorSpec((None, *members[0].input_shape[1:]), tf.float32)]
-
-    def forward(batch):
-        return tf.concat([tf.reshape(m(batch, training=False), (1, -1)) for m in members], axis=0)
-
-    return tf.function(forward, input_signature=signature).get_concrete_function()
+def _compile(groups: dict[str, tuple[FeatureSpec, list]]):
+    """One graph running every member network of a model, in group order, on a batch of each group's
+    inputs: the members' weights stacked, batch normalisation folded in (nepagn.model.stacked)."""
+    networks, input_index = [], []
+    for index, (_, members) in enumerate(groups.values()):
+        networks.extend(members)
+        input_index.extend([index] * len(members))
+    _, n_bands, n_channels, _ = networks[0].input_shape
+    return stacked_forward(stack_members(networks, input_index), int(n_bands), int(n_channels))
