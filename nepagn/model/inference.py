@@ -41,7 +41,7 @@ from nepagn.model.stacked import stack_members, stacked_forward
 
 log = logging.getLogger(__name__)
 
-BATCH_ROWS = 128  # every network call sees exactly this many rows (the last batch zero-padded)
+BATCH_ROWS = 256  # every network call sees exactly this many rows (the last batch zero-padded)
 
 
 class ModelSet:

@@ -8,8 +8,9 @@ batch normalisation and ReLU, two hidden dense layers, one sigmoid unit. At infe
   banded (n_channels * c_in, n_channels * c_out) matrix. That computes some zeros, but as a few
   large, well-shaped products instead of TensorFlow's Conv2D on 1 x 2 kernels and a handful of
   filters, which runs far below the machine's matrix-product speed (docs/benchmarks.md);
-- the members' weights are stacked on a leading axis, so one batched matrix product per layer runs
-  every member of a model at once instead of one graph call per member or per fold.
+- every member of a model runs in one graph, one call per batch of rows instead of one per member
+  or per fold; inside it each member's layers are 2-D matrix products with bias and ReLU, which
+  measured faster than batched products over a stacked member axis (docs/benchmarks.md).
 The result equals the Keras members' outputs to float32 rounding (tests/test_stacked.py).
 
 Members may read different inputs (per-fold standardisation gives each fold its own FeatureSpec):
@@ -33,8 +34,8 @@ class StackedWeights:
     """Float32 weights of M members, stacked on a leading axis; batch normalisation folded in.
 
     conv: per convolution, the banded per-band matrix (M, n_channels * c_in, n_channels * c_out)
-    and bias (M, 1, n_channels * c_out); dense: per dense layer, (kernel (M, n_in, n_out), bias
-    (M, 1, n_out)); inputs: for each member, the index of its input array.
+    and bias (M, n_channels * c_out); dense: per dense layer, (kernel (M, n_in, n_out), bias
+    (M, n_out)); inputs: for each member, the index of its input array.
     """
 
     conv: tuple[tuple[np.ndarray, np.ndarray], ...]
@@ -59,11 +60,11 @@ def stack_members(networks: list, inputs: list[int]) -> StackedWeights:
             kernel, bias = _fold_batch_norm(network.get_layer(conv_name), network.get_layer(bn_name))
             kernels.append(_banded(kernel, n_channels))
             biases.append(np.tile(bias, n_channels))
-        conv.append((np.stack(kernels), np.stack(biases)[:, np.newaxis, :]))
+        conv.append((np.stack(kernels), np.stack(biases)))
     dense = []
     for name in DENSE_LAYERS:
         kernels, biases = zip(*(network.get_layer(name).get_weights() for network in networks), strict=True)
-        dense.append((np.stack(kernels).astype(np.float32), np.stack(biases).astype(np.float32)[:, np.newaxis, :]))
+        dense.append((np.stack(kernels).astype(np.float32), np.stack(biases).astype(np.float32)))
     return StackedWeights(tuple(conv), tuple(dense), tuple(int(i) for i in inputs))
 
 
@@ -101,22 +102,25 @@ def stacked_forward(weights: StackedWeights, n_bands: int, n_channels: int):
     """
     import tensorflow as tf
 
-    conv = [(tf.constant(k), tf.constant(b)) for k, b in weights.conv]
-    dense = [(tf.constant(k), tf.constant(b)) for k, b in weights.dense]
-    member_inputs = tf.constant(weights.inputs, dtype=tf.int32)
-    n_members = weights.n_members
+    members = [
+        ([(tf.constant(k[m]), tf.constant(b[m])) for k, b in weights.conv],
+         [(tf.constant(k[m]), tf.constant(b[m])) for k, b in weights.dense])
+        for m in range(weights.n_members)
+    ]
 
     def forward(x):
         rows = tf.shape(x)[1]
-        h = tf.gather(x, member_inputs)  # (M, rows, bands, channels, 1)
-        h = tf.reshape(h, (n_members, -1, n_channels))  # one row per (object, band)
-        for kernel, bias in conv:
-            h = tf.nn.relu(tf.linalg.matmul(h, kernel) + bias)
-        h = tf.reshape(h, (n_members, rows, -1))  # Keras' Flatten order: band, channel, filter
-        for kernel, bias in dense[:-1]:
-            h = tf.nn.relu(tf.linalg.matmul(h, kernel) + bias)
-        kernel, bias = dense[-1]
-        return tf.reshape(tf.sigmoid(tf.linalg.matmul(h, kernel) + bias), (n_members, rows))
+        outputs = []
+        for (conv, dense), index in zip(members, weights.inputs, strict=True):
+            h = tf.reshape(x[index], (-1, n_channels))  # one row per (object, band)
+            for kernel, bias in conv:
+                h = tf.nn.relu(tf.nn.bias_add(tf.linalg.matmul(h, kernel), bias))
+            h = tf.reshape(h, (rows, -1))  # Keras' Flatten order: band, channel, filter
+            for kernel, bias in dense[:-1]:
+                h = tf.nn.relu(tf.nn.bias_add(tf.linalg.matmul(h, kernel), bias))
+            kernel, bias = dense[-1]
+            outputs.append(tf.reshape(tf.sigmoid(tf.nn.bias_add(tf.linalg.matmul(h, kernel), bias)), (1, rows)))
+        return tf.concat(outputs, axis=0)
 
     signature = [tf.TensorSpec((None, None, n_bands, n_channels, 1), tf.float32)]
     return tf.function(forward, input_signature=signature).get_concrete_function()
