@@ -8,7 +8,7 @@ nepagn.calibration for why a map fitted on single networks is applied to their m
 without calibrators (older MODELDIRs) gives p_agn_<name> = score_agn_<name> and logs a warning.
 Every weight and calibrator file is checked against its SHA-256 on load. All member networks of a
 model, whatever their feature specs, run as one compiled graph per batch of rows (nepagn.model.stacked:
-weights stacked, batch normalisation folded, the convolutions as banded matrix products); no per-row
+batch normalisation folded, the convolutions as banded matrix products); no per-row
 and no per-member Python. That graph is traced once, with the batch dimension left open, and then called
 as a concrete function: calling it never retraces.
 The labelled training set's recorded domain (MODELDIR/domain.json, nepagn.domain) is loaded as
@@ -237,7 +237,7 @@ def _group_members(networks: list, specs: list[FeatureSpec]) -> dict[str, tuple[
 
 def _compile(groups: dict[str, tuple[FeatureSpec, list]]):
     """One graph running every member network of a model, in group order, on a batch of each group's
-    inputs: the members' weights stacked, batch normalisation folded in (nepagn.model.stacked)."""
+    inputs, batch normalisation folded in (nepagn.model.stacked)."""
     networks, input_index = [], []
     for index, (_, members) in enumerate(groups.values()):
         networks.extend(members)
