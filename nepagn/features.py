@@ -131,27 +131,26 @@ class FeatureSpec:
             raise ValueError(
                 "this FeatureSpec needs fit(train_frame) before transform (median fill or standardisation)"
             )
-        raw_mags = mags
         observed = ~np.isnan(mags)
+        out = np.zeros((len(mags), self.n_bands, self.n_channels, 1), dtype=np.float32)
+        values = [mags, errs]
         if self.scale is not None:
             stats = np.asarray(self.scale, dtype=np.float64)
-            mags = (mags - stats[:, 0]) / stats[:, 1]
-            errs = (errs - stats[:, 2]) / stats[:, 3]
+            values = [(mags - stats[:, 0]) / stats[:, 1], (errs - stats[:, 2]) / stats[:, 3]]
         if self.fill_values is not None:
             fill = np.asarray(self.fill_values, dtype=np.float64)
             if self.scale is not None:
-                stats = np.asarray(self.scale, dtype=np.float64)
                 fill = np.stack([(fill[:, 0] - stats[:, 0]) / stats[:, 1], (fill[:, 1] - stats[:, 2]) / stats[:, 3]], 1)
-            mags = np.where(np.isnan(mags), fill[:, 0], mags)
-            errs = np.where(np.isnan(errs), fill[:, 1], errs)
-        channels = [np.nan_to_num(mags, nan=0.0), np.nan_to_num(errs, nan=0.0)]
-        if self.mask_channel:
-            channels.append(observed.astype(np.float64))
+            values = [np.where(np.isnan(v), fill[:, k], v) for k, v in enumerate(values)]
         if self.colour_channel:
             stats = np.asarray(self.colour_scale, dtype=np.float64)
-            colours = (next_band_colours(raw_mags) - stats[:, 0]) / stats[:, 1]
-            channels.append(np.nan_to_num(colours, nan=0.0))
-        return np.stack(channels, axis=2)[..., np.newaxis].astype(np.float32)
+            values.append((next_band_colours(mags) - stats[:, 0]) / stats[:, 1])
+        channels = [0, 1, *([2 + int(self.mask_channel)] if self.colour_channel else [])]  # the mask is channel 2
+        for channel, value in zip(channels, values, strict=True):
+            np.copyto(out[:, :, channel, 0], value, where=~np.isnan(value))  # missing stays 0, cast to float32
+        if self.mask_channel:
+            out[:, :, 2, 0] = observed
+        return out
 
     def observed_magnitudes(self, frame: pd.DataFrame) -> np.ndarray:
         """Magnitudes as float64 (n, n_bands), NaN where the band is not observed (magnitude or error missing)."""
