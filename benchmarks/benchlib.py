@@ -198,11 +198,12 @@ class PeakRss:
 
 
 @contextmanager
-def local_cluster(workers: int) -> Iterator:
-    """A Client on a LocalCluster of `workers` single-threaded worker processes, TF bound as in the CLI."""
+def local_cluster(workers: int, tensorflow: bool = False) -> Iterator:
+    """A Client on a LocalCluster of `workers` single-threaded worker processes, TF bound as in the CLI (and
+    imported on every worker first with `tensorflow`, as build-catalogue, train and update do)."""
     from nepagn.cluster import cluster_client
 
-    with cluster_client(workers=workers, threads_per_worker=1) as client:
+    with cluster_client(workers=workers, threads_per_worker=1, tensorflow=tensorflow) as client:
         yield client
 
 

@@ -4,8 +4,10 @@ cost as a ratio to a full rebuild, and peak memory, in one run.
 The mock NEP-Wide catalogue of N sources (`nepagn simulate`, seed 0) is the store; `nepagn simulate-survey`'s
 model (nepagn.simulate.survey, default settings: 0.3 arcsec scatter per coordinate, 3% missed, 2% resolved
 into a companion, blends closer than 2 arcsec, 3% extra sources, four new Euclid-like bands, no labels) is
-the new survey. A quick model set is trained and the base catalogue built once (untimed). Timed on one
-LocalCluster, with every worker's and the client's resident memory sampled every 0.2 s:
+the new survey. A quick model set is trained and the base catalogue built once (untimed). Each timed run
+gets a fresh LocalCluster with TensorFlow imported on its workers, as the command it stands for starts
+one (a worker reused from earlier runs keeps their memory: the 10x figures of 2026-11-30 04:25 were
+measured that way), with every worker's and the client's resident memory sampled every 0.2 s:
   full:    ingest of the N sources + build-catalogue into a fresh folder (what a rebuild costs);
   drop:    the survey added by position to a copy of the base (unmatched survey sources left out):
            the store gains the survey's columns, no catalogue partition changes;
@@ -102,26 +104,27 @@ def main() -> None:
     with benchlib.local_cluster(args.workers) as client:
         ingest(mock, cmap, work / "store", args.max_rows, client)
         models = train_model_set(labelled, work / "models", folds=2, max_epochs=5, client=client, progress=False)
-        build_catalogue(work / "store", models, work / "base_out", client)  # also warms the workers' model cache
-        start = time.perf_counter()  # a first crossmatch in a process compiles hats' numba functions: untimed
-        warm_ra, warm_dec = sample_positions(np.random.default_rng(1), 5000)
-        candidate_pairs(work / "store", warm_ra, warm_dec, args.radius, client, 32, args.max_rows)
-        print(f"warm-up crossmatch (numba compilation in this process): {time.perf_counter() - start:.1f} s")
-        rows = []
-        with benchlib.PeakRss() as peak:
-            peak.watch(benchlib.worker_pids(client))
-            peak.watch([os.getpid()])
-            load = os.getloadavg()[0]
-            start = time.perf_counter()
-            ingest(mock, cmap, work / "full_store", args.max_rows, client)
-            full = build_catalogue(work / "full_store", models, work / "full_out", client)
-            t_full = time.perf_counter() - start
-            rows.append(("full rebuild (ingest + build-catalogue)", t_full, None, len(full.computed),
-                         len(full.computed), load, _peaks(peak), None))
-        for mode in ("drop", "append"):
-            store, out = work / f"store_{mode}", work / f"out_{mode}"
-            shutil.copytree(work / "store", store)
-            shutil.copytree(work / "base_out", out, symlinks=True)
+        build_catalogue(work / "store", models, work / "base_out", client)
+    start = time.perf_counter()  # a first crossmatch in a process compiles hats' numba functions: untimed
+    warm_ra, warm_dec = sample_positions(np.random.default_rng(1), 5000)
+    candidate_pairs(work / "store", warm_ra, warm_dec, args.radius, None, 32, args.max_rows)
+    print(f"warm-up crossmatch (numba compilation in this process): {time.perf_counter() - start:.1f} s")
+    rows = []
+    with benchlib.local_cluster(args.workers, tensorflow=True) as client, benchlib.PeakRss() as peak:
+        peak.watch(benchlib.worker_pids(client))
+        peak.watch([os.getpid()])
+        load = os.getloadavg()[0]
+        start = time.perf_counter()
+        ingest(mock, cmap, work / "full_store", args.max_rows, client)
+        full = build_catalogue(work / "full_store", models, work / "full_out", client)
+        t_full = time.perf_counter() - start
+        rows.append(("full rebuild (ingest + build-catalogue)", t_full, None, len(full.computed),
+                     len(full.computed), load, _peaks(peak), None))
+    for mode in ("drop", "append"):
+        store, out = work / f"store_{mode}", work / f"out_{mode}"
+        shutil.copytree(work / "store", store)
+        shutil.copytree(work / "base_out", out, symlinks=True)
+        with benchlib.local_cluster(args.workers, tensorflow=True) as client:
             with benchlib.PeakRss() as peak:
                 peak.watch(benchlib.worker_pids(client))
                 peak.watch([os.getpid()])
@@ -132,10 +135,10 @@ def main() -> None:
                                           match=MatchOptions(args.radius, unmatched=mode))
                 elapsed = time.perf_counter() - start
             activate(None, client)
-            quality = match_quality(store, work / "survey.parquet")
-            rows.append((f"survey by position, --unmatched {mode}", elapsed, seconds[-1], len(result.computed),
-                         len(result.computed) + len(result.reused), load, _peaks(peak),
-                         (quality, result.crossmatch["counts"])))
+        quality = match_quality(store, work / "survey.parquet")
+        rows.append((f"survey by position, --unmatched {mode}", elapsed, seconds[-1], len(result.computed),
+                     len(result.computed) + len(result.reused), load, _peaks(peak),
+                     (quality, result.crossmatch["counts"])))
 
     print(f"\nN = {args.n_sources} sources, {args.max_rows} rows per partition, {args.workers} workers, "
           f"radius {args.radius} arcsec; load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
