@@ -10,7 +10,7 @@ from nepagn.bands import load_registry
 from nepagn.features import FeatureSpec
 from nepagn.model.inference import ModelSet
 from nepagn.model.network import build_network
-from nepagn.model.stacked import stack_members, stacked_forward
+from nepagn.model.stacked import fold_networks, stacked_forward
 
 
 def _trained_looking(network, rng: np.random.Generator):
@@ -36,7 +36,7 @@ def test_stacked_members_equal_their_keras_networks(n_channels):
     networks = [_trained_looking(build_network((n_bands, n_channels, 1), seed=seed), rng) for seed in range(3)]
     inputs = rng.normal(size=(2, rows, n_bands, n_channels, 1)).astype(np.float32)  # two feature specs
     which = [0, 1, 1]
-    forward = stacked_forward(stack_members(networks, which), n_bands, n_channels)
+    forward = stacked_forward(fold_networks(networks, which), n_bands, n_channels)
     stacked = np.asarray(forward(tf.constant(inputs)))
     assert stacked.shape == (3, rows)
     for member, (network, index) in enumerate(zip(networks, which, strict=True)):

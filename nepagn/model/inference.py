@@ -37,7 +37,7 @@ from nepagn.features import FeatureSpec
 from nepagn.model.decision import ClassDecision
 from nepagn.model.hgb import HgbMember, load_members
 from nepagn.model.modeldir import HGB_KIND, KERAS_KIND, MANIFEST, sha256_file
-from nepagn.model.stacked import stack_members, stacked_forward
+from nepagn.model.stacked import fold_networks, stacked_forward
 
 log = logging.getLogger(__name__)
 
@@ -243,4 +243,4 @@ def _compile(groups: dict[str, tuple[FeatureSpec, list]]):
         networks.extend(members)
         input_index.extend([index] * len(members))
     _, n_bands, n_channels, _ = networks[0].input_shape
-    return stacked_forward(stack_members(networks, input_index), int(n_bands), int(n_channels))
+    return stacked_forward(fold_networks(networks, input_index), int(n_bands), int(n_channels))

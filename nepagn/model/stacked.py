@@ -1,4 +1,4 @@
-"""The member networks of a model as one stacked computation, for fast inference.
+"""The member networks of a model as one compiled computation, for fast inference.
 
 Every member has the architecture of nepagn.model.network: three (1, 2) 'same' convolutions with
 batch normalisation and ReLU, two hidden dense layers, one sigmoid unit. At inference time:
@@ -30,42 +30,36 @@ DENSE_LAYERS = (*(f"dense{i}" for i in range(1, len(DENSE_UNITS) + 1)), "p_agn")
 
 
 @dataclass(frozen=True)
-class StackedWeights:
-    """Float32 weights of M members, stacked on a leading axis; batch normalisation folded in.
+class FoldedMember:
+    """One member network's float32 weights for inference, batch normalisation folded in.
 
-    conv: per convolution, the banded per-band matrix (M, n_channels * c_in, n_channels * c_out)
-    and bias (M, n_channels * c_out); dense: per dense layer, (kernel (M, n_in, n_out), bias
-    (M, n_out)); inputs: for each member, the index of its input array.
+    conv: per convolution, the banded per-band matrix (n_channels * c_in, n_channels * c_out) and its
+    bias (n_channels * c_out,); dense: per dense layer, (kernel (n_in, n_out), bias (n_out,)); input:
+    the index of the input array the member reads.
     """
 
     conv: tuple[tuple[np.ndarray, np.ndarray], ...]
     dense: tuple[tuple[np.ndarray, np.ndarray], ...]
-    inputs: tuple[int, ...]
-
-    @property
-    def n_members(self) -> int:
-        return len(self.inputs)
+    input: int
 
 
-def stack_members(networks: list, inputs: list[int]) -> StackedWeights:
-    """Fold and stack the weights of Keras `networks` (built by nepagn.model.network.build_network);
+def fold_networks(networks: list, inputs: list[int]) -> tuple[FoldedMember, ...]:
+    """The folded weights of Keras `networks` (built by nepagn.model.network.build_network), in order;
     `inputs[i]` is the index of the input array member i reads."""
     if len(networks) != len(inputs) or not networks:
-        raise ValueError("stack_members needs one input index per network, and at least one network")
-    n_channels = int(networks[0].input_shape[2])
+        raise ValueError("fold_networks needs one input index per network, and at least one network")
+    return tuple(_fold(network, int(index)) for network, index in zip(networks, inputs, strict=True))
+
+
+def _fold(network, input_index: int) -> FoldedMember:
+    n_channels = int(network.input_shape[2])
     conv = []
     for conv_name, bn_name in CONV_LAYERS:
-        kernels, biases = [], []
-        for network in networks:
-            kernel, bias = _fold_batch_norm(network.get_layer(conv_name), network.get_layer(bn_name))
-            kernels.append(_banded(kernel, n_channels))
-            biases.append(np.tile(bias, n_channels))
-        conv.append((np.stack(kernels), np.stack(biases)))
-    dense = []
-    for name in DENSE_LAYERS:
-        kernels, biases = zip(*(network.get_layer(name).get_weights() for network in networks), strict=True)
-        dense.append((np.stack(kernels).astype(np.float32), np.stack(biases).astype(np.float32)))
-    return StackedWeights(tuple(conv), tuple(dense), tuple(int(i) for i in inputs))
+        kernel, bias = _fold_batch_norm(network.get_layer(conv_name), network.get_layer(bn_name))
+        conv.append((_banded(kernel, n_channels), np.tile(bias, n_channels)))
+    dense = tuple(tuple(np.asarray(w, dtype=np.float32) for w in network.get_layer(name).get_weights())
+                  for name in DENSE_LAYERS)
+    return FoldedMember(tuple(conv), dense, input_index)
 
 
 def _fold_batch_norm(conv_layer, bn_layer) -> tuple[np.ndarray, np.ndarray]:
@@ -94,7 +88,7 @@ def _banded(kernel: np.ndarray, n_channels: int) -> np.ndarray:
     return matrix
 
 
-def stacked_forward(weights: StackedWeights, n_bands: int, n_channels: int):
+def stacked_forward(weights: tuple[FoldedMember, ...], n_bands: int, n_channels: int):
     """A TensorFlow function: (inputs (n_inputs, rows, n_bands, n_channels, 1) float32) -> (members, rows).
 
     Traced once here with the row count left open and returned as a concrete function, so calling it
@@ -103,15 +97,16 @@ def stacked_forward(weights: StackedWeights, n_bands: int, n_channels: int):
     import tensorflow as tf
 
     members = [
-        ([(tf.constant(k[m]), tf.constant(b[m])) for k, b in weights.conv],
-         [(tf.constant(k[m]), tf.constant(b[m])) for k, b in weights.dense])
-        for m in range(weights.n_members)
+        ([(tf.constant(k), tf.constant(b)) for k, b in member.conv],
+         [(tf.constant(k), tf.constant(b)) for k, b in member.dense],
+         member.input)
+        for member in weights
     ]
 
     def forward(x):
         rows = tf.shape(x)[1]
         outputs = []
-        for (conv, dense), index in zip(members, weights.inputs, strict=True):
+        for conv, dense, index in members:
             h = tf.reshape(x[index], (-1, n_channels))  # one row per (object, band)
             for kernel, bias in conv:
                 h = tf.nn.relu(tf.nn.bias_add(tf.linalg.matmul(h, kernel), bias))
