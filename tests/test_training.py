@@ -99,6 +99,29 @@ def test_threshold_rules_on_hand_made_scores():
     assert choose_threshold(y, p, 0.0) == 0.6
 
 
+def test_equal_completeness_threshold_balances_the_classes():
+    from nepagn.model.metrics import best_balanced_threshold, equal_completeness_threshold
+
+    y = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0])
+    p = np.array([0.9, 0.8, 0.45, 0.35, 0.6, 0.4, 0.3, 0.2, 0.15, 0.1, 0.05, 0.02])
+    # at 0.4 three of four AGN and six of eight SFG: completeness 0.75 each; at 0.35 every AGN but six of
+    # eight SFG (balanced accuracy 0.875, the maximum): the rules differ
+    assert equal_completeness_threshold(y, p) == 0.4
+    assert best_balanced_threshold(y, p) == 0.35
+    # equally far from balance at 0.7 (no AGN, half the SFG) and 0.5 (the AGN, half the SFG): the one with
+    # the higher balanced accuracy wins
+    assert equal_completeness_threshold(np.array([1, 0, 0]), np.array([0.5, 0.7, 0.2])) == 0.5
+
+
+def test_training_config_names_its_threshold_rule(tmp_path):
+    assert load_training_config(recipe="catalogue").threshold_rule == "equal_completeness"
+    assert load_training_config(recipe="paper").threshold_rule == "balanced_accuracy"
+    bad = tmp_path / "training.toml"
+    bad.write_text('threshold_rule = "youden"\n')
+    with pytest.raises(NepagnError, match=r"training\.toml: threshold_rule 'youden' is not one of"):
+        load_training_config(bad)
+
+
 def test_stratified_folds_validate_every_row_once():
     y = np.array([1] * 30 + [0] * 170)
     folds = stratified_folds(y, 10, seed=4)
@@ -333,12 +356,13 @@ def degraded_inputs(mock):
 def test_degraded_network_never_fits_or_monitors_copies_of_held_out_sources(degraded_inputs):
     from nepagn.bands import get_bands
     from nepagn.features import FeatureSpec
+    from nepagn.model.metrics import equal_completeness_threshold
     from nepagn.model.training import TrainingTask, train_one
 
     labelled, target, folds = degraded_inputs
     spec = FeatureSpec(bands=get_bands(BANDS), standardise=True, mask_channel=True, colour_channel=True)
-    task = TrainingTask(load_model_config("A"), 0, 0, "strict", load_training_config(batch_size=64), spec.to_dict(),
-                        max_epochs=2, copies=3)
+    training = load_training_config(recipe="catalogue", batch_size=64, networks=1)
+    task = TrainingTask(load_model_config("A"), 0, 0, "strict", training, spec.to_dict(), max_epochs=2, copies=3)
     result = train_one(task, labelled, folds, target)
     outer = np.flatnonzero(folds == 0)
     monitor = np.flatnonzero(result["roles"] == "inner_monitor")
@@ -351,6 +375,9 @@ def test_degraded_network_never_fits_or_monitors_copies_of_held_out_sources(degr
     assert sorted(result["outer_degraded_rows"].tolist()) == sorted(np.repeat(outer, 3).tolist())
     assert np.isfinite(result["p_outer_degraded"]).all()
     assert spec.n_channels == 4 and result["spec"]["colour_channel"]
+    # the threshold is the configured rule's on the monitor copies' ensemble scores
+    y = (labelled["label"] == "AGN").to_numpy()
+    assert result["threshold"] == equal_completeness_threshold(y[result["inner_rows"]], result["p_inner"])
 
 
 def test_training_data_keeps_every_copy_of_a_source_on_one_side(degraded_inputs):

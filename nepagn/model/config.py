@@ -36,6 +36,7 @@ class TrainingConfig:
     max_epochs: int = 3000
     inner_fraction: float = 0.1
     networks: int = 1  # networks per (model, fold, seed), differently initialised; their mean predicts
+    threshold_rule: str = "balanced_accuracy"  # strict protocol: nepagn.model.metrics.THRESHOLD_RULES
     features: dict[str, Any] = field(
         default_factory=lambda: {"missing": "zero", "mask_channel": False, "standardise": False}
     )
@@ -83,4 +84,10 @@ def load_training_config(path: str | Path | None = None, recipe: str = "paper", 
     unknown = sorted(set(data) - known)
     if unknown:
         raise NepagnError(f"unknown training configuration keys {unknown}; known: {sorted(known)}")
+    from nepagn.model.metrics import THRESHOLD_RULES
+
+    rule = data.get("threshold_rule", TrainingConfig.threshold_rule)
+    if rule not in THRESHOLD_RULES:
+        source = path or configs_dir() / RECIPES[recipe][0]
+        raise NepagnError(f"{source}: threshold_rule {rule!r} is not one of {sorted(THRESHOLD_RULES)}")
     return TrainingConfig(**data)

@@ -5,7 +5,8 @@ Protocols:
   fold is both the Eq. 3 monitoring set and the set the reported metrics come from; threshold 0.5.
 - ``strict``: the held-out fold is never looked at during training: a stratified inner split of
   the training folds (``inner_fraction``) is the Eq. 3 monitoring set and chooses the threshold
-  (the one maximising N * AGN completeness + accuracy there); the outer fold only scores.
+  there by the configuration's ``threshold_rule`` (maximum balanced accuracy, or equal AGN and SFG
+  completeness in the catalogue recipe); the outer fold only scores.
 Each network's held-out scores are kept: on its outer fold (out-of-fold predictions) and, under the
 strict protocol, on its inner split; `nepagn.calibration.fit_model_set_calibrators` fits the
 catalogue's calibration on the inner-split scores (strict) or the out-of-fold ones (paper).
@@ -41,7 +42,7 @@ from nepagn.model.config import (
 )
 from nepagn.model.cv import inner_split, network_seed, stratified_folds
 from nepagn.model.hgb_training import HGB_MODELS, HgbTask, train_hgb_one
-from nepagn.model.metrics import best_balanced_threshold, classification_metrics
+from nepagn.model.metrics import THRESHOLD_RULES, classification_metrics
 from nepagn.model.modeldir import KERAS_KIND
 from nepagn.model.training_data import TrainingData
 from nepagn.schema import LABEL, LABEL_AGN, LABEL_SFG, SOURCE_ID, agn_labels
@@ -146,7 +147,10 @@ def train_one(
         keras.backend.clear_session()
     # a task's networks are one ensemble: threshold, calibration data and scores are of their mean
     p_monitor, p_outer, p_outer_degraded = (np.mean(p, axis=0) for p in (p_monitor, p_outer, p_outer_degraded))
-    threshold = best_balanced_threshold(data.y[monitor], p_monitor) if task.protocol == "strict" else 0.5
+    if task.protocol == "strict":
+        threshold = THRESHOLD_RULES[task.training.threshold_rule](data.y[monitor], p_monitor)
+    else:
+        threshold = 0.5
     strict = task.protocol == "strict"
     roles = np.full(len(labelled), "train", dtype=object)
     roles[outer] = "validation"
