@@ -122,6 +122,16 @@ def test_training_config_names_its_threshold_rule(tmp_path):
         load_training_config(bad)
 
 
+def test_the_default_builds_quick_set_trains_with_the_catalogue_recipe():
+    from nepagn.pipeline.config import load_pipeline_config
+    from nepagn.pipeline.inputs import quick_training_config
+
+    settings = load_pipeline_config().quick_training
+    training = quick_training_config(settings)
+    assert training.threshold_rule == load_training_config(recipe="catalogue").threshold_rule == "equal_completeness"
+    assert training.batch_size == settings["batch_size"] == 128
+
+
 def test_stratified_folds_validate_every_row_once():
     y = np.array([1] * 30 + [0] * 170)
     folds = stratified_folds(y, 10, seed=4)

@@ -130,7 +130,7 @@ def fit_fold(
     object is fitted on. None: every row is its own object.
     """
     from nepagn.features import FeatureSpec
-    from nepagn.model.metrics import best_balanced_threshold, choose_threshold
+    from nepagn.model.metrics import THRESHOLD_RULES, choose_threshold
 
     splits = _inner_splits(recipe, y, train_rows, seed, groups)
     spec = None
@@ -151,10 +151,10 @@ def fit_fold(
         inner_p.append(predict(monitor_rows))
         epochs.append(n_epochs)
     inner_rows, inner_scores = np.concatenate(inner_ids), np.concatenate(inner_p)
-    if recipe.threshold_rule == "balanced_accuracy":
-        threshold = best_balanced_threshold(y[inner_rows], inner_scores)
-    else:
+    if recipe.threshold_rule == "eq3":
         threshold = choose_threshold(y[inner_rows], inner_scores, recipe.model.weight_n)
+    else:
+        threshold = THRESHOLD_RULES[recipe.threshold_rule](y[inner_rows], inner_scores)
     return FittedFold(predictors, members, inner_rows, inner_scores, threshold, epochs)
 
 

@@ -15,11 +15,12 @@ from typing import Any
 
 from nepagn.errors import NepagnError
 from nepagn.model.config import ModelConfig, TrainingConfig, load_model_config, load_training_config
+from nepagn.model.metrics import THRESHOLD_RULES as METRIC_THRESHOLD_RULES
 from nepagn.resources import configs_dir
 
 HGB = "HGB"
 HGBC = "HGBC"  # HGB on magnitudes, errors and every pairwise colour of the band set
-THRESHOLD_RULES = ("eq3", "balanced_accuracy")
+THRESHOLD_RULES = ("eq3", *METRIC_THRESHOLD_RULES)  # Eq. 3's monitor, or a rule of nepagn.model.metrics
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,10 @@ class Recipe:
 
 def catalogue_recipe(name: str) -> Recipe:
     """Model `name` (A, B, C) with the catalogue's training recipe (configs/training_catalogue.toml): one
-    network per fold, early-stopped by Eq. 3 on an inner split, threshold for balanced accuracy there."""
-    from nepagn.model.config import load_training_config
-
+    network per fold, early-stopped by Eq. 3 on an inner split, threshold by the recipe's rule there."""
     training = load_training_config(recipe="catalogue")
     return Recipe(f"{name}-catalogue", "network", load_model_config(name), training, dict(training.features), 1,
-                  "balanced_accuracy")
+                  training.threshold_rule)
 
 
 def load_recipe(name: str, max_epochs: int | None = None) -> Recipe:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nepagn.errors import NepagnError
+from nepagn.model.config import TrainingConfig, load_training_config
 from nepagn.model.modeldir import MODELSET_FORMAT
 from nepagn.pipeline.config import PipelineConfig
 from nepagn.pipeline.provenance import canonical_json, sha256_file, write_text_atomic
@@ -122,6 +123,12 @@ def prepare_store(
     return store_path, provenance
 
 
+def quick_training_config(settings: dict[str, Any]) -> TrainingConfig:
+    """The quick set's training configuration: the catalogue recipe's (optimiser, regularisation, threshold rule)
+    with the [quick_training] batch size; folds, epochs, inputs and networks go to train_model_set directly."""
+    return load_training_config(recipe="catalogue", batch_size=settings.get("batch_size"))
+
+
 def prepare_models(
     args: argparse.Namespace, config: PipelineConfig, store_path: Path, out_dir: Path, client, progress: bool,
     say: Say,
@@ -146,7 +153,6 @@ def prepare_models(
         f"{settings.get('copies', 0)} degraded copies per labelled source; "
         "see [quick_training] in configs/pipeline.toml). "
         "This is not the paper's training: use `nepagn train` and --models for a catalogue you publish.")
-    from nepagn.model.config import load_training_config
     from nepagn.model.training import train_model_set
 
     shutil.rmtree(modeldir, ignore_errors=True)
@@ -165,7 +171,7 @@ def prepare_models(
         labelled, modeldir, models=tuple(settings["models"]), folds=int(settings["folds"]),
         protocol=str(settings["protocol"]), seeds=tuple(int(s) for s in settings["seeds"]), client=client,
         max_epochs=int(settings["max_epochs"]), progress=progress,
-        training=load_training_config(batch_size=settings.get("batch_size")),
+        training=quick_training_config(settings),
         feature_options={key: bool(settings.get(key, False)) for key in FEATURE_KEYS},
         baseline=False,
         target=target,
