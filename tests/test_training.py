@@ -176,6 +176,8 @@ def test_modeldir_records_metrics_hashes_and_figures(paper_run):
     assert summary.loc["A", "accuracy_mean"] == pytest.approx(metrics["accuracy"].mean())
     for name in ("fig7_history_A.png", "fig8_roc.png", "baseline_hgb_metrics.csv"):
         assert (paper_run / name).stat().st_size > 0
+    table1 = (paper_run / "table1.md").read_text()
+    assert "Thresholds of the class metrics: the networks: 0.5, as the paper; HGB baseline: 0.5" in table1
     history = pd.read_csv(paper_run / "networks/A/seed0/fold0/history.csv")
     assert len(history) == 4 and {"loss", "monitor", "agn_completeness"} <= set(history.columns)
 
@@ -285,6 +287,16 @@ def test_strict_protocol_never_monitors_on_the_outer_fold(mock, strict_run):
     spec = json.loads((out / "networks/B/seed0/fold1/feature_spec.json").read_text())
     assert spec["standardise"] and spec["scale"] is not None
     assert ModelSet.load(out).predict(labelled.iloc[:20])["p_agn_B"].notna().all()
+
+
+def test_table1_says_which_threshold_its_class_metrics_are_at(strict_run):
+    from nepagn.model.figures import threshold_sentence
+
+    assert "the networks: maximum balanced accuracy on their inner held-out rows" in (
+        strict_run / "table1.md").read_text()
+    sentence = threshold_sentence("strict", "equal_completeness", ["A", "B", "HGBC"])
+    assert "equal AGN and SFG completeness" in sentence and "HGBC: maximum balanced accuracy" in sentence
+    assert "HGB baseline" not in sentence
 
 
 def test_strict_modeldir_calibrates_on_the_inner_splits_only(strict_run):

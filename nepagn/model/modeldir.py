@@ -264,7 +264,9 @@ def _write_contents(
         hgb_oof.to_parquet(root / BASELINE_OOF_FILE, index=False)
         summary = pd.concat([summary, summarise(hgb_metrics)], ignore_index=True)
         summary.to_csv(root / "metrics_summary.csv", index=False)
-    (root / "table1.md").write_text(table1_markdown(summary, model_configs, protocol, folds, seeds))
+    (root / "table1.md").write_text(
+        table1_markdown(summary, model_configs, protocol, folds, seeds, training.threshold_rule)
+    )
     kinds = {m["model"]: m["kind"] for m in members}
     for name in model_configs:
         if kinds[name] == KERAS_KIND:  # gradient boosting has no epoch history
