@@ -78,7 +78,8 @@ def load_training_config(path: str | Path | None = None, recipe: str = "paper", 
     `catalogue`: configs/training_catalogue.toml) or `path`, with non-None `overrides` applied."""
     if recipe not in RECIPES:
         raise NepagnError(f"unknown training recipe {recipe!r}; expected one of {sorted(RECIPES)}")
-    data = read_toml(Path(path) if path else configs_dir() / RECIPES[recipe][0])
+    source = Path(path) if path else configs_dir() / RECIPES[recipe][0]
+    data = read_toml(source)
     data.update({key: value for key, value in overrides.items() if value is not None})
     known = set(TrainingConfig.__dataclass_fields__)
     unknown = sorted(set(data) - known)
@@ -88,6 +89,5 @@ def load_training_config(path: str | Path | None = None, recipe: str = "paper", 
 
     rule = data.get("threshold_rule", TrainingConfig.threshold_rule)
     if rule not in THRESHOLD_RULES:
-        source = path or configs_dir() / RECIPES[recipe][0]
         raise NepagnError(f"{source}: threshold_rule {rule!r} is not one of {sorted(THRESHOLD_RULES)}")
     return TrainingConfig(**data)

@@ -14,6 +14,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
+from nepagn.model.metrics import THRESHOLD_WORDS  # noqa: E402
+
 PAPER_TABLE1 = {
     "A": {"agn_completeness": 0.8542, "sfg_completeness": 0.8509, "accuracy": 0.8514, "roc_auc": 0.8838},
     "B": {"agn_completeness": 0.8583, "sfg_completeness": 0.8312, "accuracy": 0.8360, "roc_auc": 0.8889},
@@ -89,12 +91,6 @@ def _fold_auc(group: pd.DataFrame) -> float:
     return float(roc_auc_score(group["y_true"], group["p_agn"]))
 
 
-THRESHOLD_WORDS = {
-    "balanced_accuracy": "maximum balanced accuracy",
-    "equal_completeness": "equal AGN and SFG completeness",
-}
-
-
 def threshold_sentence(protocol: str, threshold_rule: str, models: list[str]) -> str:
     """Which threshold the completeness, accuracy and precision columns of Table 1 are at, per kind of model."""
     if protocol == "strict":
@@ -102,7 +98,7 @@ def threshold_sentence(protocol: str, threshold_rule: str, models: list[str]) ->
     else:
         parts = ["the networks: 0.5, as the paper"]
     if "HGBC" in models:
-        parts.append("HGBC: maximum balanced accuracy on its inner out-of-fold scores")
+        parts.append(f"HGBC: {THRESHOLD_WORDS['balanced_accuracy']} on its inner out-of-fold scores")
     if "HGB" in models:
         parts.append("HGB baseline: 0.5 on its class-balanced probability")
     return "Thresholds of the class metrics: " + "; ".join(parts) + " (ROC AUC needs none)."

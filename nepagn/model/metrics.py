@@ -71,10 +71,15 @@ def equal_completeness_threshold(y: np.ndarray, p: np.ndarray) -> float:
     return float(min(thresholds[best], 1.0))
 
 
-#: Threshold rules of the strict protocol, chosen on inner held-out scores (TrainingConfig.threshold_rule).
+#: Threshold rules of the strict protocol, chosen on inner held-out scores (TrainingConfig.threshold_rule),
+#: and how a table names them.
 THRESHOLD_RULES = {
     "balanced_accuracy": best_balanced_threshold,
     "equal_completeness": equal_completeness_threshold,
+}
+THRESHOLD_WORDS = {
+    "balanced_accuracy": "maximum balanced accuracy",
+    "equal_completeness": "equal AGN and SFG completeness",
 }
 
 

@@ -147,11 +147,8 @@ def train_one(
         keras.backend.clear_session()
     # a task's networks are one ensemble: threshold, calibration data and scores are of their mean
     p_monitor, p_outer, p_outer_degraded = (np.mean(p, axis=0) for p in (p_monitor, p_outer, p_outer_degraded))
-    if task.protocol == "strict":
-        threshold = THRESHOLD_RULES[task.training.threshold_rule](data.y[monitor], p_monitor)
-    else:
-        threshold = 0.5
     strict = task.protocol == "strict"
+    threshold = THRESHOLD_RULES[task.training.threshold_rule](data.y[monitor], p_monitor) if strict else 0.5
     roles = np.full(len(labelled), "train", dtype=object)
     roles[outer] = "validation"
     if strict:
