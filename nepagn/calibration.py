@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +31,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss
 
 from nepagn.errors import NepagnError
+from nepagn.files import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -143,12 +142,7 @@ def calibrator_path(modeldir: str | Path, model: str) -> Path:
 
 def save_calibrator(calibrator: Calibrator, modeldir: str | Path, model: str) -> Path:
     """Write the calibrator atomically (temp file + rename) into MODELDIR/calibration/<model>.json."""
-    path = calibrator_path(modeldir, model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(calibrator.to_json())
-    os.replace(tmp, path)
+    path = write_text_atomic(calibrator_path(modeldir, model), calibrator.to_json())
     log.info("saved %s calibrator of model %s (%d held-out predictions) to %s", calibrator.method, model,
              calibrator.n_fit, path)
     return path

@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from nepagn.errors import NepagnError
+from nepagn.files import atomic_path
 from nepagn.fits_writer import write_fits_table
-from nepagn.pipeline.outputs import atomic_path
 from nepagn.store import Store, open_store
 from nepagn.voparquet import string_lengths, with_voparquet_metadata
 

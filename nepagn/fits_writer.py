@@ -35,7 +35,7 @@ from astropy.io import fits
 from tqdm.auto import tqdm
 
 from nepagn.errors import NepagnError
-from nepagn.pipeline.outputs import atomic_path
+from nepagn.files import atomic_path
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -12,8 +12,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
-import os
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +26,7 @@ import pyarrow.parquet as pq
 from nepagn import __version__
 from nepagn.bands import Band, load_registry
 from nepagn.errors import NepagnError
+from nepagn.files import atomic_path, write_bytes_atomic
 from nepagn.schema import DEC, HEALPIX_29, HEALPIX_COLUMN, RA, canonical_columns, column_metadata
 from nepagn.voparquet import read_column_meta, string_lengths, with_voparquet_metadata
 
@@ -137,12 +136,8 @@ def write_partition_table(root: Path, order: int, pixel: int, table: pa.Table, c
     table = table.replace_schema_metadata(with_voparquet_metadata(table.schema, meta, string_lengths(table)).metadata)
     target = partition_path(root, order, pixel)
     target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
+    with atomic_path(target) as temp:
         pq.write_table(table, temp)
-        os.replace(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)
     return target
 
 
@@ -162,24 +157,10 @@ def _partition_files(root: Path) -> dict[tuple[int, int], Path]:
     return files
 
 
-def _atomic_write_bytes(target: Path, data: bytes) -> None:
-    """Write `data` to `target` through a temp file and os.replace, so readers never see half a file."""
-    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        temp.write_bytes(data)
-        os.replace(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)
-
-
 def _atomic_write_metadata(target: Path, schema: pa.Schema, collector: list | None = None) -> None:
-    """pyarrow.parquet.write_metadata through a temp file and os.replace."""
-    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
+    """pyarrow.parquet.write_metadata through a temp file and a rename (nepagn.files.atomic_path)."""
+    with atomic_path(target) as temp:
         pq.write_metadata(schema, temp, metadata_collector=collector)
-        os.replace(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)
 
 
 def finalize_store(
@@ -232,7 +213,7 @@ def finalize_store(
     _atomic_write_metadata(root / DATASET / "_common_metadata", schema)
     _atomic_write_metadata(root / DATASET / "_metadata", schema, collector)
     info = "Norder,Npix\n" + "".join(f"{order},{pixel}\n" for order, pixel in sorted(files))
-    _atomic_write_bytes(root / PARTITION_INFO, info.encode())
+    write_bytes_atomic(root / PARTITION_INFO, info.encode())
     properties = {
         "obs_collection": catalog_name,
         "dataproduct_type": "object",
@@ -252,7 +233,7 @@ def finalize_store(
     }
     properties.update(extra_properties or {})
     text = "#HATS catalog\n" + "".join(f"{key}={value}\n" for key, value in properties.items())
-    _atomic_write_bytes(root / PROPERTIES, text.encode())
+    write_bytes_atomic(root / PROPERTIES, text.encode())
     log.info("finalized store %s: %d rows in %d partitions", root, properties["hats_nrows"], len(files))
     return open_store(root)
 

@@ -15,8 +15,8 @@ from astropy.table import Table
 from nepagn.bands import EXTRA_BANDS_ENV
 from nepagn.cli import main
 from nepagn.errors import InputError
+from nepagn.files import sha256_file
 from nepagn.pipeline.build import build_catalogue
-from nepagn.pipeline.provenance import sha256_file
 from nepagn.resources import catalogs_dir
 from nepagn.schema import DEC, LABEL, RA, SOURCE_ID
 from nepagn.store import open_store, pixel_of

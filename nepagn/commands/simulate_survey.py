@@ -66,7 +66,7 @@ def read_mock(path: Path):
 
 def run(args: argparse.Namespace) -> int:
     """Simulate the survey and write it, its column map and its band registry."""
-    from nepagn.pipeline.provenance import write_text_atomic
+    from nepagn.files import write_text_atomic
     from nepagn.simulate.survey import (
         SURVEY_NAME,
         SurveyConfig,

@@ -15,8 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nepagn.files import atomic_directory
 from nepagn.schema import LABEL, SOURCE_ID
 
 log = logging.getLogger(__name__)
@@ -65,17 +64,14 @@ def save_result(root: Path, key: str, result: dict[str, Any]) -> None:
     final = Path(root) / key
     if final.is_dir():
         return
-    partial = Path(root) / f".{key}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
     arrays: dict[str, np.ndarray] = {}
     blobs: list[bytes] = []
     plain = _flatten(result, arrays, blobs)
-    np.savez(partial / ARRAYS_FILE, **arrays)
-    for index, blob in enumerate(blobs):
-        (partial / f"blob{index}.bin").write_bytes(blob)
-    (partial / RESULT_FILE).write_text(json.dumps(plain))
-    os.replace(partial, final)
+    with atomic_directory(final) as partial:
+        np.savez(partial / ARRAYS_FILE, **arrays)
+        for index, blob in enumerate(blobs):
+            (partial / f"blob{index}.bin").write_bytes(blob)
+        (partial / RESULT_FILE).write_text(json.dumps(plain))
 
 
 def load_result(root: Path, key: str) -> dict[str, Any] | None:

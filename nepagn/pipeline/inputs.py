@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from nepagn.errors import NepagnError
+from nepagn.files import atomic_path, canonical_json, sha256_file, write_text_atomic
 from nepagn.model.config import TrainingConfig, load_training_config
 from nepagn.model.modeldir import MODELSET_FORMAT
 from nepagn.pipeline.config import PipelineConfig
-from nepagn.pipeline.provenance import canonical_json, sha256_file, write_text_atomic
 from nepagn.resources import catalogs_dir
 from nepagn.schema import LABEL
 from nepagn.store import open_store
@@ -54,9 +54,8 @@ def simulate_mock(out_dir: Path, n_sources: int, seed: int, say: Say) -> Path:
         f"seed {seed}) into {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     frame = simulate_catalogue(n_sources=n_sources, seed=seed)
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_parquet(tmp, index=False)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)
     _write_record(record_path, {**record, "sha256": sha256_file(path)})
     return path
 

@@ -1,43 +1,22 @@
-"""Single-file exports of the built catalogue: atomic writing, and the one VOParquet file.
+"""The single VOParquet file of the built catalogue.
 
 The VOParquet file carries per-column units, UCDs and descriptions (the IVOA VOTable header in the
 Parquet key-value metadata, via nepagn.voparquet) and the build's provenance; it is streamed, one
 row group per partition. The FITS table is streamed by nepagn.fits_writer. Both are written under a
-temporary name (atomic_path) and renamed into place only when complete.
+temporary name (nepagn.files.atomic_path) and renamed into place only when complete.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from nepagn.files import make_public
+from nepagn.files import atomic_path
 from nepagn.schema import Column, column_metadata
 from nepagn.voparquet import string_lengths, with_voparquet_metadata
-
-
-@contextmanager
-def atomic_path(dest: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `dest`; rename it to `dest` only if the block succeeds.
-
-    The file gets the mode open() would give it (the umask's, not mkstemp's 0600): see nepagn.files.
-    """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        make_public(tmp)
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def write_voparquet(

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import nepagn
+from nepagn.files import canonical_json, sha256_json, write_text_atomic
 
 # Bump when the catalogue's columns or their meaning change: partitions built by another
 # format version are never reused by a resumed build.
@@ -31,24 +30,10 @@ VERSIONED_PACKAGES = (
 )
 
 
-def sha256_file(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
-    """SHA-256 of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(chunk_bytes), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def canonical_json(value: Any) -> str:
-    """JSON with sorted keys and no whitespace: equal values give equal text (and hashes)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-
-
 def config_hash(config: Mapping[str, Any]) -> str:
     """Hash of the settings that change a catalogue partition's content, plus the format version."""
     payload = {"catalogue_format_version": CATALOGUE_FORMAT_VERSION, "config": config}
-    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+    return sha256_json(payload)
 
 
 def build_run_id(input_id: str, model_set_id: str, config_digest: str) -> str:
@@ -109,21 +94,3 @@ class Provenance:
     def write(self, path: str | Path) -> Path:
         """Write provenance.json atomically."""
         return write_text_atomic(path, self.to_json() + "\n")
-
-
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write text to a temporary file beside `path`, then rename it into place (mode as open() gives it)."""
-    from nepagn.files import make_public
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        make_public(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -103,7 +103,7 @@ def agn_fraction_sky_map(summary: dict[str, Any], path: str | Path) -> Path:
 
 def _save(figure, path: str | Path) -> Path:
     """Save under a temporary name, then rename: a failed write (a full disk) leaves no half PNG."""
-    from nepagn.pipeline.outputs import atomic_path
+    from nepagn.files import atomic_path
 
     path = Path(path)
     try:

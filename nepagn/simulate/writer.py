@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from xml.etree import ElementTree
@@ -21,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nepagn.errors import NepagnError
-from nepagn.files import make_public
+from nepagn.files import atomic_path
 from nepagn.schema import Column, canonical_columns, column_metadata
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".fits": "fits", ".fit": "fits", ".csv": "csv"}
@@ -44,19 +42,9 @@ def write_catalogue(frames: pd.DataFrame | Iterable[pd.DataFrame], path: str | P
     fmt = output_format(path)
     if isinstance(frames, pd.DataFrame):
         frames = [frames]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(handle)
-    tmp = Path(tmp_name)
-    try:
-        writer = {"parquet": _write_parquet, "fits": _write_fits, "csv": _write_csv}[fmt]
-        rows = writer(frames, tmp)
-        make_public(tmp)  # mkstemp made it 0600: the catalogue gets the umask's mode, as open() would give
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return rows
+    writer = {"parquet": _write_parquet, "fits": _write_fits, "csv": _write_csv}[fmt]
+    with atomic_path(path) as tmp:
+        return writer(frames, tmp)
 
 
 def _known_columns(names: Iterable[str]) -> list[Column]:

@@ -19,9 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from nepagn.errors import NepagnError
-from nepagn.files import make_public
+from nepagn.files import make_public, write_text_atomic
 from nepagn.ingest import DEFAULT_MAX_ROWS, spatial_alignment
-from nepagn.pipeline.provenance import write_text_atomic
 from nepagn.schema import HEALPIX_29, SOURCE_ID
 from nepagn.store import Store, finalize_store, partition_path, pixel_of, write_partition
 from nepagn.update.plan import INPUT_ID, Key, SourcePlan, conform_rows

@@ -18,8 +18,8 @@ import pandas as pd
 
 from nepagn.columnmap import ColumnMap
 from nepagn.errors import InputError
+from nepagn.files import sha256_file
 from nepagn.ingest import ingest
-from nepagn.pipeline.provenance import sha256_file
 from nepagn.readers import input_columns
 from nepagn.schema import DEC, HEALPIX_29, LABEL, RA, SOURCE_ID
 from nepagn.store import open_store

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from nepagn.errors import NepagnError
-from nepagn.pipeline.provenance import utc_now, write_text_atomic
+from nepagn.files import write_text_atomic
+from nepagn.pipeline.provenance import utc_now
 
 log = logging.getLogger(__name__)
 
