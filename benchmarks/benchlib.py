@@ -272,10 +272,10 @@ def classify_inputs(store_path: str, modeldir: str) -> tuple[object, dict[str, n
 
 def cached_model_set(modeldir: str):
     """The ModelSet build-catalogue's tasks use in this process (same cache, same compiled functions)."""
-    from nepagn.pipeline.model_info import read_model_set_info
+    from nepagn.model.manifest import Manifest
     from nepagn.pipeline.partition_task import model_set_for
 
-    return model_set_for(modeldir, read_model_set_info(modeldir).model_set_id)
+    return model_set_for(modeldir, Manifest.read(modeldir).model_set_id)
 
 
 def warm_up(store: Path, modeldir: Path, client) -> None:
@@ -288,7 +288,7 @@ def _warm_worker(store_path: str, modeldir: str) -> int:
     from nepagn.store import open_store
 
     store = open_store(store_path)
-    return len(cached_model_set(modeldir).predict(store.read_partition(store.partitions[0])))
+    return len(cached_model_set(modeldir).predict_proba(store.read_partition(store.partitions[0])))
 
 
 def bare_inference(store_path: str, modeldir: str, seconds: float = 1.0) -> dict[str, float]:

@@ -28,7 +28,7 @@ import benchlib
 
 def partition_jobs(store_path: Path, modeldir: Path, out: Path) -> list:
     """The PartitionJobs build-catalogue would submit for a fresh OUTDIR (same keys and run id)."""
-    from nepagn.pipeline.model_info import read_model_set_info
+    from nepagn.model.manifest import Manifest
     from nepagn.pipeline.partition_task import PartitionJob
     from nepagn.pipeline.provenance import build_run_id, config_hash, partition_key
     from nepagn.pipeline.summary import SKY_MAP_ORDER
@@ -37,7 +37,7 @@ def partition_jobs(store_path: Path, modeldir: Path, out: Path) -> list:
     from nepagn.store import open_store
 
     store = open_store(store_path)
-    info = read_model_set_info(modeldir)
+    info = Manifest.read(modeldir)
     settings = PreprocessConfig().to_dict()
     digest = config_hash({"preprocess": settings, "sky_map_order": SKY_MAP_ORDER})
     run_id = build_run_id(store.snapshot_id, info.model_set_id, digest)

@@ -21,8 +21,8 @@ from nepagn.evaluation.crossval import FoldTask, run_fold
 from nepagn.evaluation.recipes import load_recipe
 from nepagn.model.hgb import TRUSTED_TYPES, hgb_inputs, load_members
 from nepagn.model.inference import ModelSet
+from nepagn.model.manifest import Manifest
 from nepagn.model.training import train_model_set
-from nepagn.pipeline.model_info import read_model_set_info
 from nepagn.simulate import simulate_catalogue
 
 BANDS = ("hsc_g", "hsc_i", "akari_n2", "akari_n4", "akari_s11", "akari_l18w")
@@ -132,7 +132,7 @@ def test_model_set_predicts_hgbc_as_its_saved_estimators_do(mock, strict_set):
     manifest = _manifest(strict_set)
     ms = ModelSet.load(strict_set)
     part = catalogue.iloc[:400].set_index(pd.RangeIndex(5000, 5400))
-    predicted = ms.predict(part)
+    predicted = ms.predict_proba(part)
     assert list(predicted.columns) == ["p_agn_A", "score_agn_A", "score_agn_A_std",
                                        "p_agn_HGBC", "score_agn_HGBC", "score_agn_HGBC_std"]
     direct = _direct_member_scores(strict_set, manifest, part)
@@ -156,7 +156,7 @@ def test_tampered_or_untrusted_hgbc_files_are_refused(strict_set, tmp_path):
     with pytest.raises(NepagnError, match="fold2/members.skops: SHA-256 differs"):
         ModelSet.load(copy)
     with pytest.raises(NepagnError, match="fold2/members.skops: SHA-256 differs"):
-        read_model_set_info(copy)
+        Manifest.read(copy)
     # a skops file holding a type nepagn does not trust is refused by name, even without the hash check
     untrusted = tmp_path / "untrusted.skops"
     sio.dump([_NotAnEstimator()], untrusted)
@@ -174,7 +174,8 @@ def test_a_manifest_whose_networks_have_no_kind_still_loads(mock, strict_set, tm
         if member["kind"] == "keras":
             del member["kind"]
     (copy / "manifest.json").write_text(json.dumps(manifest))
-    old, new = ModelSet.load(copy).predict(catalogue.iloc[:50]), ModelSet.load(strict_set).predict(catalogue.iloc[:50])
+    rows = catalogue.iloc[:50]
+    old, new = ModelSet.load(copy).predict_proba(rows), ModelSet.load(strict_set).predict_proba(rows)
     pd.testing.assert_frame_equal(old, new)
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 from nepagn.bands import load_registry
 from nepagn.features import FeatureSpec
 from nepagn.model.inference import ModelSet
+from nepagn.model.manifest import Manifest
 from nepagn.model.network import build_network
 
 GROUPS = 6  # more than TensorFlow's frequent-retracing threshold (5 traces in the last 10 calls)
@@ -33,7 +34,7 @@ def _per_fold_model_set(tmp_path) -> tuple[ModelSet, pd.DataFrame]:
         for k in range(GROUPS)
     ]
     networks = [build_network(spec.input_shape) for spec in specs]
-    model_set = ModelSet(tmp_path, {"models": ["A"]}, {"A": networks}, {"A": specs}, {"A": None})
+    model_set = ModelSet(tmp_path, Manifest(tmp_path, {"models": ["A"]}), {"A": networks}, {"A": specs}, {"A": None})
     rng = np.random.default_rng(0)
     columns = {}
     for band in bands:
@@ -49,7 +50,7 @@ def test_each_model_is_traced_once_whatever_its_groups_and_never_warns_of_retrac
     tf_logger.addHandler(records)
     try:
         for rows in (1, 7, 300, 2):
-            predicted = model_set.predict(frame.iloc[:rows])
+            predicted = model_set.predict_proba(frame.iloc[:rows])
             assert len(predicted) == rows and predicted["score_agn_A"].notna().all()
     finally:
         tf_logger.removeHandler(records)
@@ -66,7 +67,7 @@ def test_a_rows_scores_do_not_depend_on_the_rows_beside_it(tiny_model_set, tiny_
 
     frame = open_store(tiny_mock_store).to_dask().compute(scheduler="synchronous").reset_index(drop=True)
     model_set = ModelSet.load(tiny_model_set)
-    everything = model_set.predict(frame)
+    everything = model_set.predict_proba(frame)
     for rows in (slice(5, 6), slice(0, 37), slice(400, 1500)):
-        part = model_set.predict(frame.iloc[rows])
+        part = model_set.predict_proba(frame.iloc[rows])
         pd.testing.assert_frame_equal(part, everything.iloc[rows], check_exact=True)

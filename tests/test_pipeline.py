@@ -14,9 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from nepagn.calibration import Calibrator
-from nepagn.model.modeldir import canonical_json
+from nepagn.files import canonical_json
+from nepagn.model.predictions import p_agn_column, score_agn_column
 from nepagn.pipeline.build import BuildInterrupted, build_catalogue
-from nepagn.pipeline.catalogue_schema import class_column, p_agn_column, score_agn_column
+from nepagn.pipeline.catalogue_schema import class_column
 from nepagn.pipeline.partition_task import model_loads
 from nepagn.pipeline.provenance import PROVENANCE_KEY
 from nepagn.pipeline.summary import partition_counts
@@ -59,6 +60,27 @@ def test_status_and_redshift_follow_preprocess(catalogue, store_frame):
     assert {"classified", "star", "labelled"} <= set(catalogue["status"])
     assert (catalogue["training_object"] == (catalogue["status"] == "labelled")).all()
     assert (catalogue.loc[catalogue["status"] == "labelled", "label"].notna()).all()
+
+
+def test_model_set_predict_gives_the_catalogues_classes(catalogue, tiny_mock_store, tiny_model_set):
+    """ModelSet.predict (classes by the set's own stored decision) on the store's rows equals the catalogue's
+    classes, consensus probability and subsets: the pipeline adds no threshold of its own."""
+    from nepagn.model.inference import ModelSet
+    from nepagn.preprocess import STATUS
+    from nepagn.store import open_store
+
+    store = open_store(tiny_mock_store)
+    rows = pd.concat([store.read_partition(p) for p in store.partitions], ignore_index=True)
+    done = catalogue[catalogue[STATUS].isin(["classified", "labelled"])].set_index("source_id")
+    rows = rows.set_index("source_id").loc[done.index]
+    model_set = ModelSet.load(tiny_model_set)
+    classes, probabilities = model_set.predict(rows), model_set.predict_proba(rows)
+    for m in MODELS:
+        assert (classes[f"is_agn_{m}"] == (done[class_column(m)] == "AGN")).all()
+        np.testing.assert_array_equal(probabilities[p_agn_column(m)], done[p_agn_column(m)])
+    np.testing.assert_array_equal(classes["p_agn_mean"], done["p_agn_mean"])
+    for name in ("agn_reliable", "agn_complete"):
+        assert (classes[name] == done[name].astype(bool)).all()
 
 
 def test_consensus_is_consistent_with_per_model_classes(catalogue, tiny_model_set):
@@ -150,16 +172,36 @@ def test_domain_columns_are_the_labelled_domain_diagnostics_and_the_rule_is_reco
 def test_a_modified_domain_json_is_refused(tiny_model_set, tmp_path):
     from nepagn.errors import NepagnError
     from nepagn.model.inference import ModelSet
-    from nepagn.pipeline.model_info import read_model_set_info
+    from nepagn.model.manifest import Manifest
 
     root = tmp_path / "models"
     shutil.copytree(tiny_model_set, root)
     record = json.loads((root / "domain.json").read_text())
     record["rule"]["min_bands_detected"] = 0  # widen the domain without retraining
     (root / "domain.json").write_text(json.dumps(record))
-    for load in (ModelSet.load, read_model_set_info):
+    for load in (ModelSet.load, Manifest.read):
         with pytest.raises(NepagnError, match="domain.json: SHA-256 differs from the manifest"):
             load(root)
+
+
+def test_one_manifest_reader_names_the_file_of_a_malformed_manifest(tiny_model_set, tmp_path):
+    """Every reader of a MODELDIR goes through Manifest.read: a manifest that is not JSON, lacks a key or
+    holds a malformed decision fails there, naming manifest.json, before any work."""
+    from nepagn.errors import NepagnError
+    from nepagn.model.manifest import MANIFEST, Manifest
+
+    manifest = Manifest.read(tiny_model_set)
+    assert manifest.names == ("A", "B", "C") and len(manifest.model_set_id) == 64
+    assert set(manifest.thresholds) == set(manifest.names) and manifest.decision.has_subsets
+    good = json.loads((tiny_model_set / MANIFEST).read_text())
+    broken = {"json": "{not json", "key": json.dumps({k: v for k, v in good.items() if k != "members"}),
+              "decision": json.dumps({**good, "decision": {"class_rule": "census"}})}
+    for what, text in broken.items():
+        root = tmp_path / what
+        shutil.copytree(tiny_model_set, root)
+        (root / MANIFEST).write_text(text)
+        with pytest.raises(NepagnError, match=f"{root / MANIFEST}: not a valid model-set manifest"):
+            Manifest.read(root, verify=False)
 
 
 def test_readback_by_pandas_pyarrow_astropy_and_lsdb(reference_build, catalogue):
@@ -336,7 +378,8 @@ def test_consensus_of_four_voters_on_hand_made_predictions():
     columns = catalogue_columns(models, with_std=True, with_truth=False,
                                 calibration={m: ModelCalibration(m, reason="test") for m in models},
                                 decision=decision)
-    merged = merge_partition(frame, predictions, models, decision, "run", "set", columns)
+    predictions = predictions.join(decision.decide(predictions, models))  # as the partition task does
+    merged = merge_partition(frame, predictions, models, "run", "set", columns)
     assert merged["n_agn_votes"].tolist()[:3] == [4, 2, 0]
     consensus = merged["consensus_class"]
     assert consensus[0] == "AGN" and pd.isna(consensus[1]) and consensus[2] == "SFG"  # 2-2: no majority

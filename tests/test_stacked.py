@@ -9,6 +9,7 @@ import pytest
 from nepagn.bands import load_registry
 from nepagn.features import FeatureSpec
 from nepagn.model.inference import ModelSet
+from nepagn.model.manifest import Manifest
 from nepagn.model.network import build_network
 from nepagn.model.stacked import fold_networks, stacked_forward
 
@@ -52,11 +53,11 @@ def test_model_set_scores_are_the_mean_and_spread_of_its_keras_members(tmp_path)
     specs = [FeatureSpec(bands=bands, standardise=True, mask_channel=True,
                          scale=tuple((20.0 + k, 1.0 + 0.1 * k, 0.1, 0.05) for _ in bands)) for k in range(3)]
     networks = [_trained_looking(build_network(spec.input_shape, seed=k), rng) for k, spec in enumerate(specs)]
-    model_set = ModelSet(tmp_path, {"models": ["A"]}, {"A": networks}, {"A": specs}, {"A": None})
+    model_set = ModelSet(tmp_path, Manifest(tmp_path, {"models": ["A"]}), {"A": networks}, {"A": specs}, {"A": None})
     frame = pd.DataFrame({column: values for band in bands for column, values in (
         (band.mag_column, rng.normal(21.0, 1.5, 2100)), (band.err_column, rng.uniform(0.01, 0.3, 2100)))})
     frame.iloc[::7, 0] = np.nan  # missing bands too
-    predicted = model_set.predict(frame)
+    predicted = model_set.predict_proba(frame)
     outputs = np.stack([np.asarray(network(spec.transform(frame), training=False)).ravel()
                         for network, spec in zip(networks, specs, strict=True)])
     np.testing.assert_allclose(predicted["score_agn_A"], outputs.mean(axis=0), rtol=0, atol=1e-6)

@@ -189,7 +189,7 @@ def test_model_set_round_trip_and_predict(mock, paper_run):
     assert "fold-ensemble" in ms.rule and ms.thresholds == {"A": 0.5}
     assert len(ms.model_set_id) == 64 and len(ms.labels_hash) == 64
     part = catalogue.iloc[:500].set_index(pd.RangeIndex(1000, 1500))
-    predicted = ms.predict(part)
+    predicted = ms.predict_proba(part)
     assert list(predicted.columns) == ["p_agn_A", "score_agn_A", "score_agn_A_std"]
     assert predicted.index.equals(part.index)
     assert predicted["score_agn_A"].between(0, 1).all() and (predicted["score_agn_A_std"] >= 0).all()
@@ -286,7 +286,7 @@ def test_strict_protocol_never_monitors_on_the_outer_fold(mock, strict_run):
     assert manifest["thresholds"]["B"] == pytest.approx(float(np.median(chosen)))
     spec = json.loads((out / "networks/B/seed0/fold1/feature_spec.json").read_text())
     assert spec["standardise"] and spec["scale"] is not None
-    assert ModelSet.load(out).predict(labelled.iloc[:20])["p_agn_B"].notna().all()
+    assert ModelSet.load(out).predict_proba(labelled.iloc[:20])["p_agn_B"].notna().all()
 
 
 def test_table1_says_which_threshold_its_class_metrics_are_at(strict_run):
@@ -318,7 +318,7 @@ def test_calibrated_p_agn_beats_the_raw_score_on_unseen_labelled_data(strict_run
     held_out = simulate_catalogue(8000, seed=11)
     held_out = held_out[held_out["label"].notna()]
     y = (held_out["label"] == "AGN").to_numpy().astype(int)
-    predicted = ModelSet.load(strict_run).predict(held_out)
+    predicted = ModelSet.load(strict_run).predict_proba(held_out)
     raw, calibrated = predicted["score_agn_B"].to_numpy(dtype="float64"), predicted["p_agn_B"].to_numpy()
     assert raw.mean() > y.mean() + 0.2  # alpha = 0.99 inflates the raw score far above the AGN fraction
     assert brier(y, calibrated) <= brier(y, raw)
@@ -447,7 +447,7 @@ def test_model_set_trained_on_a_target_records_it_and_its_decision_rule(degraded
     assert "target" in decision["estimated_on"] and decision["n_reference"] == len(target.sample)
     # the census cut: on the reference sample, as many AGN called as expected
     ms = ModelSet.load(root)
-    predicted = ms.predict(target.sample)
+    predicted = ms.predict_proba(target.sample)
     p, score = predicted["p_agn_A"].to_numpy(), predicted["score_agn_A"].to_numpy()
     cut = ms.decision.rule.class_thresholds["A"]
     assert abs(int((score >= cut).sum()) - p.sum()) <= max(1, int((score == cut).sum()))

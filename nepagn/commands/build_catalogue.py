@@ -101,9 +101,9 @@ def validate_arguments(args: argparse.Namespace) -> None:
 
         open_store(args.store)
     if args.models:
-        from nepagn.pipeline.model_info import read_model_set_info
+        from nepagn.model.manifest import Manifest
 
-        read_model_set_info(args.models)
+        Manifest.read(args.models)
     check_writable_dir(Path(args.out), "--out")
     if args.quarantine:
         check_writable_dir(Path(args.quarantine).resolve().parent, "the folder of --quarantine")

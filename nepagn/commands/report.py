@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -138,10 +137,9 @@ def save_calibrators(pred: vf.Predictions, directory: Path) -> list[Path]:
     build-catalogue) is refused: overwriting them would break its SHA-256 manifest.
     """
     from nepagn.calibration import fit_calibrator, save_calibrator
-    from nepagn.model.modeldir import MANIFEST
+    from nepagn.model.manifest import MANIFEST, Manifest
 
-    manifest_path = directory / MANIFEST
-    if manifest_path.is_file() and json.loads(manifest_path.read_text()).get("calibration"):
+    if (directory / MANIFEST).is_file() and Manifest.read(directory, verify=False).data.get("calibration"):
         raise NepagnError(f"{directory}: this model set already carries the calibrators `nepagn train` fitted "
                           "(listed in its manifest); --save-calibration would overwrite them")
     paths = []

@@ -7,7 +7,6 @@ and usage errors stay fast.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -122,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     from nepagn.commands.build_catalogue import check_writable_dir
     from nepagn.locks import exclusive_lock, lock_path_beside
     from nepagn.model.config import load_training_config, recipe_protocol
-    from nepagn.model.modeldir import MANIFEST
+    from nepagn.model.manifest import Manifest
     from nepagn.model.training import train_model_set
 
     models = [name.strip() for name in args.models.split(",") if name.strip()]
@@ -167,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
             copies=args.copies,
             networks=args.networks,
         )
-    manifest = json.loads((modeldir / MANIFEST).read_text())
+    manifest = Manifest.read(modeldir, verify=False).data
     print(f"wrote {modeldir} (model set {manifest['model_set_id'][:12]})")
     print(f"inference rule: {manifest['rule']}")
     print(f"decision: {manifest['decision']['class_rule']}; agn_reliable: p_agn_mean >= "

@@ -163,9 +163,9 @@ def _apply(args: argparse.Namespace, out_dir: Path):
         raise InputError(args.add, "update file not found (--add)")
     columns = resolve_column_map(args.columns)
     if args.models:  # checked before the store is staged, not after
-        from nepagn.pipeline.model_info import read_model_set_info
+        from nepagn.model.manifest import Manifest
 
-        read_model_set_info(args.models)
+        Manifest.read(args.models)
     if args.band_registry and not Path(args.band_registry).is_file():
         raise NepagnError(f"{args.band_registry}: band registry file not found (--band-registry)")
     if args.retrain:  # a retrained model set is written from this process

@@ -29,10 +29,14 @@ completeness on the catalogue itself, per magnitude bin, in its summary.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
+
+from nepagn.model.predictions import P_AGN_MEAN, is_agn_column, p_agn_column, score_agn_column
 
 RELIABLE_PURITY = 0.90
 COMPLETE_COMPLETENESS = 0.75
@@ -180,6 +184,33 @@ class ClassDecision:
             return np.nan_to_num(np.asarray(score, dtype=np.float64), nan=-np.inf) >= cut
         threshold = self.legacy_thresholds.get(model, 0.5)
         return np.nan_to_num(np.asarray(score, dtype=np.float64), nan=-np.inf) >= threshold
+
+    def decide(self, probabilities: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
+        """Classes and subsets from a model set's predict_proba output (same index).
+
+        Parameters
+        ----------
+        probabilities : DataFrame
+            p_agn_<m> and score_agn_<m> for each of `models`.
+        models : sequence of str
+            The models, in the model set's order (the consensus mean adds them left to right).
+
+        Returns
+        -------
+        DataFrame
+            is_agn_<m> (bool) per model; p_agn_mean, the mean of the models' p_agn (NaN where one is NaN);
+            and, where the rule has them, the subsets agn_reliable / agn_complete (bool) cut on p_agn_mean.
+        """
+        out: dict[str, np.ndarray] = {}
+        p_mean = None
+        for model in models:
+            p_agn = probabilities[p_agn_column(model)].to_numpy(dtype="float64")
+            out[is_agn_column(model)] = self.is_agn(model, p_agn, probabilities[score_agn_column(model)].to_numpy())
+            p_mean = p_agn.copy() if p_mean is None else p_mean + p_agn
+        out[P_AGN_MEAN] = p_mean / len(models)
+        if self.rule is not None:
+            out.update(self.rule.subsets(out[P_AGN_MEAN]))
+        return pd.DataFrame(out, index=probabilities.index)
 
     def record(self) -> dict[str, Any]:
         """Provenance: the class rule and the subset cuts (or the legacy thresholds)."""

@@ -30,13 +30,15 @@ import numpy as np
 import pandas as pd
 
 from nepagn.bands import Band, get_bands
-from nepagn.calibration import Calibrator, ModelCalibration, manifest_calibration, warn_if_uncalibrated
+from nepagn.calibration import Calibrator, ModelCalibration, warn_if_uncalibrated
 from nepagn.domain import LabelledDomain, load_domain
 from nepagn.errors import NepagnError
 from nepagn.features import FeatureSpec
 from nepagn.model.decision import ClassDecision
 from nepagn.model.hgb import HgbMember, load_members
-from nepagn.model.modeldir import HGB_KIND, KERAS_KIND, MANIFEST, sha256_file
+from nepagn.model.manifest import Manifest
+from nepagn.model.modeldir import HGB_KIND, KERAS_KIND, MANIFEST
+from nepagn.model.predictions import p_agn_column, score_agn_column, score_agn_std_column
 from nepagn.model.stacked import fold_networks, stacked_forward
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,7 @@ class ModelSet:
     def __init__(
         self,
         root: Path,
-        manifest: dict,
+        manifest: Manifest,
         members: dict[str, list],
         specs: dict[str, list[FeatureSpec]],
         calibrators: dict[str, Calibrator | None],
@@ -71,82 +73,72 @@ class ModelSet:
     def load(cls, modeldir: str | Path, verify: bool = True) -> ModelSet:
         """Read the manifest, verify every file's SHA-256 (unless verify=False), load the members (networks, HGBC)."""
         root = Path(modeldir)
-        manifest_path = root / MANIFEST
-        if not manifest_path.is_file():
-            raise NepagnError(f"{root}: not a model set (no {MANIFEST}); train one with `nepagn train`")
-        manifest = json.loads(manifest_path.read_text())
-        if verify:
-            for relative, expected in manifest["file_hashes"].items():
-                path = root / relative
-                if not path.is_file():
-                    raise NepagnError(f"{path}: listed in the manifest but missing")
-                if sha256_file(path) != expected:
-                    raise NepagnError(f"{path}: SHA-256 differs from the manifest; the model set was modified")
+        manifest = Manifest.read(root, verify=verify)
         by_kind: dict[str, list[dict]] = {}
-        for member in manifest["members"]:  # a member without a kind (older MODELDIRs) is a network
+        for member in manifest.members:  # a member without a kind (older MODELDIRs) is a network
             by_kind.setdefault(member.get("kind", KERAS_KIND), []).append(member)
         unknown = sorted(set(by_kind) - {KERAS_KIND, HGB_KIND})
         if unknown:
-            raise NepagnError(f"{manifest_path}: unknown member kind(s) {unknown}")
+            raise NepagnError(f"{root / MANIFEST}: unknown member kind(s) {unknown}")
         hgb_members: dict[str, list[list[HgbMember]]] = {}
         for member in by_kind.get(HGB_KIND, []):
             fold_members = load_members(root / member["path"], root / member["inputs"])
             hgb_members.setdefault(member["model"], []).append(fold_members)
         members, specs = _load_networks(root, by_kind.get(KERAS_KIND, []))
-        calibrations = manifest_calibration(manifest)
+        calibrations = manifest.calibration
         calibrators = {
             name: Calibrator.from_json((root / item.file).read_text()) if item.calibrated else None
             for name, item in calibrations.items()
         }
-        warn_if_uncalibrated(calibrations, f"model set {manifest['model_set_id'][:12]}")
-        log.info("loaded model set %s from %s (%s)", manifest["model_set_id"][:12], root, manifest["rule"])
-        domain = load_domain(root, manifest["file_hashes"])
+        warn_if_uncalibrated(calibrations, f"model set {manifest.model_set_id[:12]}")
+        log.info("loaded model set %s from %s (%s)", manifest.model_set_id[:12], root, manifest.rule)
+        domain = load_domain(root, manifest.file_hashes)
         return cls(root, manifest, members, specs, calibrators, domain, hgb_members)
 
     @property
     def names(self) -> list[str]:
-        return list(self.manifest["models"])
+        return list(self.manifest.names)
 
     @property
     def bands(self) -> tuple[Band, ...]:
-        return get_bands(self.manifest["bands"])
+        return get_bands(self.manifest.bands)
 
     @property
     def rule(self) -> str:
-        return str(self.manifest["rule"])
+        return self.manifest.rule
 
     @property
     def thresholds(self) -> dict[str, float]:
-        return {name: float(value) for name, value in self.manifest["thresholds"].items()}
+        return self.manifest.thresholds
 
     @property
     def decision(self) -> ClassDecision:
         """How classes and subsets follow from the predictions (nepagn.model.decision); legacy raw-score
         thresholds for model sets trained before classes were taken from p_agn."""
-        return ClassDecision.from_manifest(self.manifest)
+        return self.manifest.decision
 
     @property
     def calibration(self) -> dict[str, ModelCalibration]:
         """Per model, how its p_agn is calibrated (or why it is not), as the manifest records it."""
-        return manifest_calibration(self.manifest)
+        return self.manifest.calibration
 
     @property
     def model_set_id(self) -> str:
-        return str(self.manifest["model_set_id"])
+        return self.manifest.model_set_id
 
     @property
     def file_hashes(self) -> dict[str, str]:
-        return dict(self.manifest["file_hashes"])
+        return self.manifest.file_hashes
 
     @property
-    def labels_hash(self) -> str:
-        return str(self.manifest["labels_hash"])
+    def labels_hash(self) -> str | None:
+        return self.manifest.labels_hash
 
-    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def predict_proba(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Per model, for every row (same index): p_agn_<name>, the calibrated probability (float64; the raw
         score where the model has no calibrator), score_agn_<name>, the raw member mean, and
         score_agn_<name>_std, the member spread (ddof=0); scores are float32 as the networks give them,
-        float64 for HGBC."""
+        float64 for HGBC. Column names: nepagn.model.predictions."""
         out: dict[str, np.ndarray] = {}
         inputs: dict[str, np.ndarray] = {}
         photometry: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}  # the frame's columns, read once
@@ -166,10 +158,16 @@ class ModelSet:
             score = stacked.mean(axis=0)
             calibrator = self._calibrators[name]
             raw = score.astype(np.float64)
-            out[f"p_agn_{name}"] = calibrator.transform(raw) if calibrator is not None else raw
-            out[f"score_agn_{name}"] = score
-            out[f"score_agn_{name}_std"] = stacked.std(axis=0)
+            out[p_agn_column(name)] = calibrator.transform(raw) if calibrator is not None else raw
+            out[score_agn_column(name)] = score
+            out[score_agn_std_column(name)] = stacked.std(axis=0)
         return pd.DataFrame(out, index=frame.index)  # one frame at the end, not a column insert per output
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Classes by the model set's own stored decision (ModelSet.decision), for every row (same index):
+        is_agn_<name> (True for AGN) per model, the consensus p_agn_mean and, where the decision has them,
+        the named subsets agn_reliable / agn_complete (ClassDecision.decide)."""
+        return self.decision.decide(self.predict_proba(frame), self.names)
 
     def _hgb_scores(self, name: str, frame: pd.DataFrame) -> np.ndarray:
         """(members, rows): each HGBC member's score, the mean of its inner-fold estimators as in training."""

@@ -22,9 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import platform
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,7 @@ import pandas as pd
 
 from nepagn.degrade import TARGET_DEPTH_FILE, TARGET_SAMPLE_FILE, TargetPhotometry
 from nepagn.features import FeatureSpec
+from nepagn.files import atomic_directory, sha256_file, sha256_json
 from nepagn.model.config import TrainingConfig
 from nepagn.model.metrics import summarise
 from nepagn.schema import LABEL, SOURCE_ID, agn_labels
@@ -61,23 +60,10 @@ FOLD_ENSEMBLE_RULE = (
 )
 
 
-def sha256_file(path: Path) -> str:
-    """SHA-256 hex digest of a file's bytes."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def labels_hash(source_ids: pd.Series, labels: pd.Series) -> str:
     """SHA-256 over the sorted (source_id, label) pairs the networks were trained on."""
     pairs = sorted(zip(source_ids.astype(str), labels.astype(str), strict=True))
     return hashlib.sha256("\n".join(f"{s}\t{label}" for s, label in pairs).encode()).hexdigest()
-
-
-def canonical_json(data: Any) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -116,19 +102,11 @@ def write_modeldir(
     `target`, `copies`: the target photometry the models trained on degraded copies of (saved with the set).
     """
     out_dir = Path(out_dir)
-    partial = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}")
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True)
-    try:
+    with atomic_directory(out_dir) as partial:
         _write_contents(
             partial, rows, results, fold_table, tasks, protocol, training, spec, folds, seeds, wall_seconds, baseline,
             command, target, copies,
         )
-        partial.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     log.info("wrote %s", out_dir)
     return out_dir
 
@@ -319,7 +297,7 @@ def _write_contents(
         "labels_hash": labels_hash(rows[SOURCE_ID], rows[LABEL]),
         "file_hashes": {str(p.relative_to(root)): sha256_file(p) for p in files},
     }
-    manifest["model_set_id"] = hashlib.sha256(canonical_json(manifest).encode()).hexdigest()
+    manifest["model_set_id"] = sha256_json(manifest)
     _write_json(root / MANIFEST, manifest)
     _add_decision_rule(root, manifest, target, oof_frame)
 
@@ -351,7 +329,7 @@ def _add_decision_rule(root: Path, manifest: dict[str, Any], target: TargetPhoto
         from nepagn.model.inference import ModelSet
 
         model_set = ModelSet.load(root)
-        predictions = model_set.predict(target.sample)
+        predictions = model_set.predict_proba(target.sample)
         p_by_model = {name: predictions[f"p_agn_{name}"].to_numpy() for name in model_set.names}
         score_by_model = {name: predictions[f"score_agn_{name}"].to_numpy() for name in model_set.names}
         estimated_on = (f"the model set's calibrated probabilities on {len(target.sample)} random rows of the "
@@ -365,7 +343,7 @@ def _add_decision_rule(root: Path, manifest: dict[str, Any], target: TargetPhoto
     manifest.pop("model_set_id")
     manifest["decision"] = rule.to_dict()
     manifest["file_hashes"][DECISION_FILE] = sha256_file(root / DECISION_FILE)
-    manifest["model_set_id"] = hashlib.sha256(canonical_json(manifest).encode()).hexdigest()
+    manifest["model_set_id"] = sha256_json(manifest)
     _write_json(root / MANIFEST, manifest)
 
 

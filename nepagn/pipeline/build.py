@@ -31,9 +31,10 @@ from typing import Any
 from nepagn.calibration import warn_if_uncalibrated
 from nepagn.domain import domain_provenance
 from nepagn.errors import NepagnError, os_error_reason
+from nepagn.files import write_text_atomic
 from nepagn.fits_writer import write_fits_table
+from nepagn.model.manifest import Manifest
 from nepagn.pipeline.catalogue_schema import catalogue_columns
-from nepagn.pipeline.model_info import read_model_set_info
 from nepagn.pipeline.outputs import write_voparquet
 from nepagn.pipeline.partition_task import (
     PartitionJob,
@@ -48,7 +49,6 @@ from nepagn.pipeline.provenance import (
     config_hash,
     partition_key,
     utc_now,
-    write_text_atomic,
 )
 from nepagn.pipeline.summary import SKY_MAP_ORDER, add_counts, summarise, to_markdown, to_text
 from nepagn.pipeline.truth import complete_summary
@@ -130,7 +130,7 @@ def build_catalogue(
     started = started_utc or classification_started
     out_dir = Path(out_dir).resolve()
     store = open_store(store_path)
-    model_set = read_model_set_info(modeldir)
+    model_set = Manifest.read(modeldir)
     models = list(model_set.names)
     preprocess_config = preprocess_config or PreprocessConfig()
     settings = {"preprocess": preprocess_config.to_dict(), "sky_map_order": SKY_MAP_ORDER,

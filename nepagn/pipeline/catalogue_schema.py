@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from nepagn.calibration import ModelCalibration
 from nepagn.domain import DOMAIN_FRACTION, IN_LABELLED_DOMAIN, N_BANDS_DETECTED
 from nepagn.model.decision import AGN_COMPLETE, AGN_RELIABLE, ClassDecision
+from nepagn.model.predictions import P_AGN_MEAN, p_agn_column, score_agn_column, score_agn_std_column
 from nepagn.preprocess import STAR_TEST, STATUS, Z_TYPE, Z_USED
 from nepagn.schema import (
     CORE_COLUMNS,
@@ -29,27 +30,11 @@ TRAINING_OBJECT = "training_object"
 N_AGN_VOTES = "n_agn_votes"
 CONSENSUS_CLASS = "consensus_class"
 UNANIMOUS = "unanimous"
-P_AGN_MEAN = "p_agn_mean"
 RUN_ID = "run_id"
 MODEL_SET_ID = "model_set_id"
 
 CLASS_AGN = "AGN"
 CLASS_SFG = "SFG"
-
-
-def p_agn_column(model: str) -> str:
-    """Column of one model's AGN probability (calibrated where the model set carries a calibrator)."""
-    return f"p_agn_{model}"
-
-
-def score_agn_column(model: str) -> str:
-    """Column of one model's raw score: the mean output of its members (networks or HGBC folds), before calibration."""
-    return f"score_agn_{model}"
-
-
-def score_agn_std_column(model: str) -> str:
-    """Column of the spread of one model's raw score over the model set's members (folds/seeds)."""
-    return f"score_agn_{model}_std"
 
 
 def class_column(model: str) -> str:

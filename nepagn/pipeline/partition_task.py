@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nepagn.files import sha256_file, write_text_atomic
 from nepagn.pipeline.catalogue_schema import catalogue_columns
 from nepagn.pipeline.merge import merge_partition
-from nepagn.pipeline.provenance import sha256_file, write_text_atomic
 from nepagn.pipeline.summary import partition_counts
 from nepagn.preprocess import TO_CLASSIFY, PreprocessConfig, preprocess
 from nepagn.schema import column_metadata
@@ -107,17 +107,16 @@ def build_partition(job: PartitionJob) -> dict[str, Any]:
 
     prepared = preprocess(frame, PreprocessConfig.from_mapping(job.preprocess))
     selected = prepared[prepared[TO_CLASSIFY].to_numpy(dtype=bool)]
-    predictions = model_set.predict(selected) if len(selected) else None
+    predictions = model_set.predict_proba(selected) if len(selected) else None
     if predictions is not None:
         predictions.index = selected.index
+        predictions = predictions.join(model_set.decision.decide(predictions, models))  # classes by the set's rule
         if model_set.domain is not None:  # older model sets recorded no domain: those columns stay null
             predictions = predictions.join(model_set.domain.diagnose(selected))
-    # with_std: ModelSet.predict always gives score_agn_<name>_std (the spread over a model's members)
+    # with_std: ModelSet.predict_proba always gives score_agn_<name>_std (the spread over a model's members)
     columns = catalogue_columns(models, with_std=True, with_truth=job.with_truth, calibration=model_set.calibration,
                                 decision=model_set.decision)
-    catalogue = merge_partition(
-        prepared, predictions, models, model_set.decision, job.run_id, job.model_set_id, columns
-    )
+    catalogue = merge_partition(prepared, predictions, models, job.run_id, job.model_set_id, columns)
     if len(catalogue) != len(frame):
         raise RuntimeError(f"partition {job.order}/{job.pixel}: {len(frame)} rows in, {len(catalogue)} out")
     path = write_partition(Path(job.out_root), job.order, job.pixel, catalogue, column_metadata(columns))

@@ -22,14 +22,13 @@ import pandas as pd
 
 from nepagn.domain import IN_LABELLED_DOMAIN
 from nepagn.model.decision import AGN_COMPLETE, AGN_RELIABLE
+from nepagn.model.predictions import P_AGN_MEAN, p_agn_column
 from nepagn.pipeline.catalogue_schema import (
     CLASS_AGN,
     CLASS_SFG,
     CONSENSUS_CLASS,
     N_AGN_VOTES,
-    P_AGN_MEAN,
     class_column,
-    p_agn_column,
 )
 from nepagn.preprocess import STAR_TEST, STAR_TEST_NOT_APPLIED, STATUS, STATUS_CLASSIFIED, STATUS_LABELLED, STATUSES
 from nepagn.schema import HEALPIX_29, LABEL

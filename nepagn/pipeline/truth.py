@@ -23,7 +23,8 @@ from sklearn.metrics import roc_auc_score
 
 from nepagn.calibration import reliability_curve
 from nepagn.model.decision import AGN_COMPLETE, AGN_RELIABLE
-from nepagn.pipeline.catalogue_schema import CLASS_AGN, CONSENSUS_CLASS, P_AGN_MEAN, class_column, p_agn_column
+from nepagn.model.predictions import P_AGN_MEAN, p_agn_column
+from nepagn.pipeline.catalogue_schema import CLASS_AGN, CONSENSUS_CLASS, class_column
 from nepagn.pipeline.summary import CONSENSUS, magnitude_bins
 from nepagn.preprocess import STATUS, STATUS_CLASSIFIED
 from nepagn.schema import SOURCE_ID, TRUE_CLASS

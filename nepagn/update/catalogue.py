@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import shutil
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,13 +22,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from nepagn.bands import err_column, mag_column
-from nepagn.calibration import calibration_provenance, manifest_calibration, warn_if_uncalibrated
+from nepagn.calibration import warn_if_uncalibrated
 from nepagn.domain import domain_provenance
 from nepagn.errors import NepagnError
+from nepagn.files import partial_directory, publish_directory, sha256_file, write_text_atomic
 from nepagn.fits_writer import write_fits_table
-from nepagn.model.decision import ClassDecision
+from nepagn.model.manifest import Manifest
 from nepagn.pipeline.catalogue_schema import catalogue_columns
-from nepagn.pipeline.model_info import degradation_of
 from nepagn.pipeline.outputs import write_voparquet
 from nepagn.pipeline.partition_task import PartitionJob, read_done_record, run_partition_jobs
 from nepagn.pipeline.provenance import (
@@ -39,9 +38,7 @@ from nepagn.pipeline.provenance import (
     build_run_id,
     config_hash,
     partition_key,
-    sha256_file,
     utc_now,
-    write_text_atomic,
 )
 from nepagn.pipeline.summary import add_counts, partition_counts, summarise, to_markdown, to_text
 from nepagn.pipeline.truth import complete_summary
@@ -58,14 +55,6 @@ CATALOGUE_DIR = "catalogue"
 
 class UpdateInterrupted(NepagnError):
     """The update stopped before all stale partitions were rebuilt (as asked); nothing was committed."""
-
-
-def read_manifest(modeldir: str | Path) -> dict[str, Any]:
-    """A MODELDIR's manifest.json (model set id, model names, bands, labels hash) without loading TensorFlow."""
-    path = Path(modeldir) / "manifest.json"
-    if not path.is_file():
-        raise NepagnError(f"{modeldir}: not a model set (no manifest.json); train one with `nepagn train`")
-    return json.loads(path.read_text())
 
 
 def dependency_columns(store_columns: list[str], band_ids: list[str]) -> list[str]:
@@ -156,25 +145,25 @@ def build_version(
     with its position-match record where there is one).
     """
     previous = next(e for e in index["versions"] if e["version"] == index["current"])
-    manifest = read_manifest(modeldir)
-    model_set_id, models = str(manifest["model_set_id"]), list(manifest["models"])
+    manifest = Manifest.read(modeldir)
+    model_set_id, models = manifest.model_set_id, list(manifest.names)
     settings = index["settings"]
     digest = config_hash(settings)
     store = open_store(store_path)
     run_id = build_run_id(store.snapshot_id, model_set_id, digest)
-    dep_columns = dependency_columns(store.columns, list(manifest["bands"]))
+    dep_columns = dependency_columns(store.columns, list(manifest.bands))
     entries = partition_entries(store, dep_columns, previous, client)
     with_truth = TRUE_CLASS in store.columns
-    calibration = manifest_calibration(manifest)
+    calibration = manifest.calibration
     columns = catalogue_columns(models, with_std=True, with_truth=with_truth, calibration=calibration,
-                                decision=ClassDecision.from_manifest(manifest))
+                                decision=manifest.decision)
     warn_if_uncalibrated(calibration, f"catalogue version {number}")
-    domain = domain_provenance(Path(modeldir), manifest["file_hashes"], f"catalogue version {number}")
+    domain = domain_provenance(Path(modeldir), manifest.file_hashes, f"catalogue version {number}")
 
-    partial = Path(out_dir) / VERSIONS_DIR / f".{version_name(number)}.partial-{uuid.uuid4().hex[:8]}"
+    partial = partial_directory(Path(out_dir) / VERSIONS_DIR / version_name(number))
     catalogue_root = partial / CATALOGUE_DIR
     done_dir = partial / ".done"
-    done_dir.mkdir(parents=True)
+    done_dir.mkdir()
     build = VersionBuild(number, partial, {})
     try:
         jobs = []
@@ -219,8 +208,8 @@ def build_version(
             summarise(add_counts(entry["counts"] for entry in entries.values()), models), store=store,
             catalogue_root=catalogue_root, wanted=wanted, models=models,
             band=(settings.get("summary") or {}).get("magnitude_band"),
-            decision=ClassDecision.from_manifest(manifest).record(),
-            degradation=degradation_of(manifest), domain_recorded=domain.get("status") == "recorded")
+            decision=manifest.decision.record(),
+            degradation=manifest.degradation, domain_recorded=domain.get("status") == "recorded")
         provenance = Provenance(
             run_id=run_id, model_set_id=model_set_id, config_hash=digest,
             input={"store": str(Path(final_store_path).resolve()), "snapshot_id": store.snapshot_id,
@@ -228,9 +217,9 @@ def build_version(
                    **({"update": applied} if applied else {})},
             column_map=None,
             models={"modeldir": str(Path(modeldir).resolve()), "names": models,
-                    "labels_hash": manifest.get("labels_hash"), "calibration": calibration_provenance(manifest),
-                    "decision": ClassDecision.from_manifest(manifest).record(),
-                    "degradation": degradation_of(manifest),
+                    "labels_hash": manifest.labels_hash, "calibration": manifest.calibration_record,
+                    "decision": manifest.decision.record(),
+                    "degradation": manifest.degradation,
                     "domain": domain},
             configs={"pipeline": settings}, started_utc=utc_now(),
             execution={"partitions_total": len(wanted), "partitions_computed": [list(k) for k in build.computed],
@@ -247,7 +236,7 @@ def build_version(
             "model_set_id": model_set_id, "config_hash": digest, "created_utc": utc_now(),
             "store": {"path": str(Path(final_store_path).resolve()), "snapshot_id": store.snapshot_id,
                       "rows": store.num_rows},
-            "models": {"modeldir": str(Path(modeldir).resolve()), "labels_hash": manifest.get("labels_hash")},
+            "models": {"modeldir": str(Path(modeldir).resolve()), "labels_hash": manifest.labels_hash},
             "partitions_computed": [list(k) for k in build.computed],
             "partitions_reused": [list(k) for k in build.reused],
             "partitions": entries,
@@ -260,11 +249,7 @@ def build_version(
 
 def publish(build: VersionBuild, out_dir: Path) -> None:
     """Move a complete version directory to its final name (still unlisted until the index commits it)."""
-    final = Path(out_dir) / build.entry["path"]
-    if final.exists():
-        shutil.rmtree(final)
-    build.path.rename(final)
-    build.path = final
+    build.path = publish_directory(build.path, Path(out_dir) / build.entry["path"])
 
 
 def _write_exports(root: Path, wanted, columns, provenance: Provenance, summary: dict[str, Any]) -> None:
@@ -299,7 +284,7 @@ def bootstrap_index(out_dir: Path, store_path: Path, client) -> dict[str, Any]:
     catalogue = open_store(out_dir / CATALOGUE_DIR)
     store = open_store(store_path)
     modeldir = Path(provenance["models"]["modeldir"])
-    manifest = read_manifest(modeldir)
+    manifest = Manifest.read(modeldir)
     settings = provenance["configs"]["pipeline"]
     same_store = store.snapshot_id == provenance["input"].get("snapshot_id")
     if not same_store:
@@ -309,9 +294,9 @@ def bootstrap_index(out_dir: Path, store_path: Path, client) -> dict[str, Any]:
     if not same_format:
         log.warning("%s was built with catalogue format %s, this nepagn writes format %s: every catalogue partition "
                     "will be recomputed", out_dir, built_format, CATALOGUE_FORMAT_VERSION)
-    dep_columns = dependency_columns(store.columns, list(manifest["bands"]))
+    dep_columns = dependency_columns(store.columns, list(manifest.bands))
     entries = partition_entries(store, dep_columns, None, client) if same_store else {}
-    models = list(manifest["models"])
+    models = list(manifest.names)
     for partition in catalogue.partitions:
         key = f"{partition.order}/{partition.pixel}"
         record = read_done_record(out_dir / ".build" / "done", partition.order, partition.pixel) or {}
@@ -324,7 +309,7 @@ def bootstrap_index(out_dir: Path, store_path: Path, client) -> dict[str, Any]:
         "config_hash": provenance["config_hash"], "created_utc": provenance.get("finished_utc"),
         "store": {"path": str(Path(store_path).resolve()), "snapshot_id": provenance["input"].get("snapshot_id"),
                   "rows": provenance["input"].get("rows")},
-        "models": {"modeldir": str(modeldir), "labels_hash": manifest.get("labels_hash")},
+        "models": {"modeldir": str(modeldir), "labels_hash": manifest.labels_hash},
         "inputs": [{"input_id": f"{store.properties.get('nepagn_input', 'base')}@base", "store": str(store_path)}],
         "partitions": {k: v for k, v in entries.items() if "file" in v},
     }

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
+from nepagn.model.manifest import Manifest
 from nepagn.model.modeldir import labels_hash
 from nepagn.schema import LABEL, SOURCE_ID
 from nepagn.store import Store
@@ -69,10 +70,10 @@ def labels_digest(labels: pd.DataFrame) -> str:
 def label_status(before: Store, after: Store, modeldir: Path) -> LabelStatus:
     """Compare the labelled sets before/after the update with the one recorded in `modeldir`."""
     old, new = store_labels(before), store_labels(after)
-    manifest = json.loads((Path(modeldir) / "manifest.json").read_text())
+    recorded = Manifest.read(modeldir, verify=False).labels_hash
     trained = Path(modeldir) / "labels.parquet"
     model_labelled = len(pd.read_parquet(trained)) if trained.is_file() else -1
-    return LabelStatus(len(old), len(new), labels_digest(old), labels_digest(new), str(manifest["labels_hash"]),
+    return LabelStatus(len(old), len(new), labels_digest(old), labels_digest(new), str(recorded),
                        model_labelled)
 
 
