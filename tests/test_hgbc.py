@@ -18,9 +18,9 @@ from nepagn.calibration import Calibrator, fit_calibrator
 from nepagn.cli import main
 from nepagn.errors import NepagnError
 from nepagn.evaluation.crossval import FoldTask, run_fold
-from nepagn.evaluation.recipes import load_recipe
 from nepagn.model.hgb import TRUSTED_TYPES, hgb_inputs, load_members
 from nepagn.model.inference import ModelSet
+from nepagn.model.recipes import load_recipe
 from nepagn.model.training import train_model_set
 from nepagn.pipeline.model_info import read_model_set_info
 from nepagn.simulate import simulate_catalogue

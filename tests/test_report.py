@@ -14,7 +14,7 @@ from nepagn.calibration import apply_calibration
 from nepagn.cli import main
 from nepagn.evaluation.crossval import INNER_FILE, OOF_FILE, run_cv
 from nepagn.evaluation.mock import SELECTIONS_FILE, mock_galaxies, selection_table
-from nepagn.evaluation.recipes import load_recipe
+from nepagn.model.recipes import load_recipe
 from nepagn.report.validation_figures import fold_metrics, load_predictions
 
 

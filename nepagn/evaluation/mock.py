@@ -23,7 +23,7 @@ import pandas as pd
 from nepagn.bands import GROUPS, Band, bands_in_group, load_registry
 from nepagn.cluster import add_cluster_arguments, client_from_args
 from nepagn.evaluation.crossval import labels_of, run_cv
-from nepagn.evaluation.recipes import load_recipe
+from nepagn.model.recipes import load_recipe
 from nepagn.schema import LABEL, LABELS, SOURCE_ID, TRUE_CLASS
 from nepagn.selections import apply_all
 

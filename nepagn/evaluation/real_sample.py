@@ -18,7 +18,7 @@ from nepagn.bands import Band, get_bands
 from nepagn.cluster import add_cluster_arguments, client_from_args
 from nepagn.columnmap import ColumnMap
 from nepagn.evaluation.crossval import run_cv
-from nepagn.evaluation.recipes import load_recipe
+from nepagn.model.recipes import load_recipe
 from nepagn.resources import catalogs_dir
 
 log = logging.getLogger(__name__)

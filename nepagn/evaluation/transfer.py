@@ -68,11 +68,11 @@ def run_transfer(task: TransferTask, frame: pd.DataFrame, bands: tuple[Band, ...
     """Train on the split's training part (degraded to its test part's depth if asked), score the test part."""
     from nepagn.calibration import fit_calibrator
     from nepagn.degrade import ROW, TargetPhotometry
-    from nepagn.evaluation.crossval import _bound_tf_threads, fit_fold
-    from nepagn.evaluation.recipes import catalogue_recipe, load_recipe
     from nepagn.model.cv import network_seed
+    from nepagn.model.fold_fit import bound_tf_threads, fit_fold
+    from nepagn.model.recipes import catalogue_recipe, load_recipe
 
-    _bound_tf_threads()
+    bound_tf_threads()
     y = agn_labels(frame).astype(np.int64)
     train, test = split_rows(frame, task.split, bands)
     recipe = load_recipe("HGBC") if task.classifier == "HGBC" else catalogue_recipe(task.classifier)
