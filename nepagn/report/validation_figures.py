@@ -1,6 +1,6 @@
 """Issue-7 validation figures and tables from stored out-of-fold predictions (no retraining).
 
-Inputs are MODELDIRs (`nepagn train`) or EVALDIRs (nepagn.evaluation): both hold
+Inputs are MODELDIRs (`nepagn train`) or EVALDIRs (`nepagn evaluate`): both hold
 oof_predictions.parquet (source_id, model, fold, seed, y_true, p_agn, threshold); EVALDIRs add
 inner_predictions.parquet (inner out-of-fold scores, used to fit calibration) and, for the mock,
 selections.parquet (colour-cut flags); MODELDIRs add baseline_hgb_oof.parquet (the HGB-balanced baseline on
