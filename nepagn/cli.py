@@ -85,10 +85,11 @@ def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentP
     return None
 
 
-def _unrecognized(parser: argparse.ArgumentParser, command: str | None, extras: list[str]) -> None:
-    """Report unknown arguments with the subcommand's own usage and the closest option names; exits 2."""
-    sub = _subparser(parser, command) if command else None
-    target = sub or parser
+def _unrecognized(parser: argparse.ArgumentParser, argv: list[str], extras: list[str]) -> None:
+    """Report unknown arguments with the (sub-)subcommand's own usage and the closest option names; exits 2."""
+    target = parser
+    for word in argv:  # down to the innermost subcommand named (`evaluate`, then `mock`)
+        target = _subparser(target, word) or target
     options = [option for action in target._actions for option in action.option_strings]
     hints = []
     for extra in extras:
@@ -111,7 +112,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser = build_parser(argv)
     args, extras = parser.parse_known_args(argv)
     if extras:
-        _unrecognized(parser, getattr(args, "command", None), extras)
+        _unrecognized(parser, argv, extras)
     return args
 
 

@@ -7,7 +7,9 @@ import pytest
 
 from nepagn.cli import command_entries, main
 
-EXPECTED = {"build-catalogue", "simulate", "simulate-survey", "ingest", "export", "train", "report", "update"}
+EXPECTED = {"build-catalogue", "simulate", "simulate-survey", "ingest", "export", "train", "report", "update",
+            "evaluate"}
+EXPERIMENTS = ("real-sample", "mock", "transfer", "ceiling")  # the sub-subcommands of `nepagn evaluate`
 
 
 def test_every_command_is_discovered_with_its_help():
@@ -34,6 +36,33 @@ def test_each_command_help_exits_zero(name, capsys):
         main([name, "--help"])
     assert stop.value.code == 0
     assert f"nepagn {name}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_each_evaluate_experiment_help_exits_zero(experiment, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["evaluate", experiment, "--help"])
+    assert stop.value.code == 0
+    assert f"nepagn evaluate {experiment}" in capsys.readouterr().out
+
+
+def test_evaluate_help_lists_its_experiments_and_imports_nothing_heavy():
+    code = (
+        "import sys; from nepagn.cli import main\n"
+        "try:\n    main(['evaluate', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('tensorflow', 'sklearn', 'dask', 'pandas') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert all(experiment in result.stdout for experiment in EXPERIMENTS)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_misspelt_option_of_an_evaluate_experiment_shows_its_usage():
+    result = subprocess.run([sys.executable, "-m", "nepagn.cli", "evaluate", "ceiling", "--out", "x", "--sourcs", "3"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: nepagn evaluate ceiling")
+    assert "unrecognized arguments: --sourcs 3 (did you mean --sources?)" in result.stderr
 
 
 def test_unknown_command_is_a_usage_error(capsys):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 
 import matplotlib.image as mpimg
@@ -14,7 +15,9 @@ from nepagn.calibration import apply_calibration
 from nepagn.cli import main
 from nepagn.evaluation.crossval import INNER_FILE, OOF_FILE, run_cv
 from nepagn.evaluation.mock import SELECTIONS_FILE, mock_galaxies, selection_table
-from nepagn.evaluation.recipes import load_recipe
+from nepagn.model.baseline import BASELINE_MODEL
+from nepagn.model.modeldir import BASELINE_OOF_FILE
+from nepagn.model.recipes import load_recipe
 from nepagn.report.validation_figures import fold_metrics, load_predictions
 
 
@@ -145,10 +148,21 @@ def test_pooling_refuses_runs_that_share_a_seed_or_differ_in_objects(hgb_seed_ru
 def test_report_of_a_model_set_shows_its_hgb_baseline_and_the_published_table(tiny_model_set, tmp_path):
     assert main(["report", "--models", str(tiny_model_set), "--out", str(tmp_path), "--model", "N,B"]) == 0
     text = (tmp_path / "validation_report.md").read_text()
-    for model in ("A", "B", "C", "HGB"):
+    for model in ("A", "B", "C", BASELINE_MODEL):
         assert f"| {tiny_model_set.name} | {model} |" in text
     assert "| A (paper) | 0.884 | 0.854 | 0.851 | 0.851 |" in text  # Chen et al. 2021 Table 1: AUC, AGN, SFG, acc.
     assert "Calibration of model B" in text  # the first of N,B that the model set has
+
+
+def test_older_model_sets_baseline_stored_as_hgb_is_read_under_its_own_name(tiny_model_set, tmp_path):
+    """MODELDIRs written before the baseline was renamed call it "HGB", the name of a different recipe."""
+    older = tmp_path / "older_set"
+    shutil.copytree(tiny_model_set, older)
+    stored = pd.read_parquet(older / BASELINE_OOF_FILE)
+    assert set(stored["model"]) == {BASELINE_MODEL}
+    stored.assign(model="HGB").to_parquet(older / BASELINE_OOF_FILE, index=False)
+    models = load_predictions(older).oof["model"]
+    assert BASELINE_MODEL in set(models) and "HGB" not in set(models)
 
 
 def test_report_removes_figures_of_runs_it_no_longer_reports(hgb_seed_runs, tmp_path):

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from nepagn.cli import main
+from nepagn.model.baseline import BASELINE_MODEL
 from nepagn.simulate import simulate_catalogue
 
 BANDS = "hsc_g,hsc_i,akari_n2,akari_n4,akari_s11"
@@ -48,7 +49,7 @@ def test_train_cli_end_to_end(canonical_parquet, dask_client, tmp_path, capsys):
     )
     assert status == 0
     printed = capsys.readouterr().out
-    assert "fold-ensemble" in printed and "| A |" in printed and "| HGB |" in printed
+    assert "fold-ensemble" in printed and "| A |" in printed and f"| {BASELINE_MODEL} |" in printed
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["models"] == ["A", "B"] and manifest["bands"] == BANDS.split(",")
     domain = json.loads((out / "domain.json").read_text())

@@ -10,6 +10,7 @@ import pytest
 
 from nepagn.calibration import Calibrator, brier, fit_calibrator
 from nepagn.errors import InputError, NepagnError
+from nepagn.model.baseline import BASELINE_MODEL
 from nepagn.model.config import ModelConfig, load_model_config, load_training_config
 from nepagn.model.cv import stratified_folds
 from nepagn.model.inference import ModelSet
@@ -172,12 +173,12 @@ def test_modeldir_records_metrics_hashes_and_figures(paper_run):
     metrics = pd.read_csv(paper_run / "metrics.csv")
     assert len(metrics) == 6 and metrics["roc_auc"].between(0, 1).all()
     summary = pd.read_csv(paper_run / "metrics_summary.csv").set_index("model")
-    assert summary.loc["A", "n_runs"] == 6 and summary.loc["HGB", "n_runs"] == 6
+    assert summary.loc["A", "n_runs"] == 6 and summary.loc[BASELINE_MODEL, "n_runs"] == 6
     assert summary.loc["A", "accuracy_mean"] == pytest.approx(metrics["accuracy"].mean())
     for name in ("fig7_history_A.png", "fig8_roc.png", "baseline_hgb_metrics.csv"):
         assert (paper_run / name).stat().st_size > 0
     table1 = (paper_run / "table1.md").read_text()
-    assert "Thresholds of the class metrics: the networks: 0.5, as the paper; HGB baseline: 0.5" in table1
+    assert f"Thresholds of the class metrics: the networks: 0.5, as the paper; {BASELINE_MODEL} baseline: 0.5" in table1
     history = pd.read_csv(paper_run / "networks/A/seed0/fold0/history.csv")
     assert len(history) == 4 and {"loss", "monitor", "agn_completeness"} <= set(history.columns)
 
@@ -296,7 +297,7 @@ def test_table1_says_which_threshold_its_class_metrics_are_at(strict_run):
         strict_run / "table1.md").read_text()
     sentence = threshold_sentence("strict", "equal_completeness", ["A", "B", "HGBC"])
     assert "equal AGN and SFG completeness" in sentence and "HGBC: maximum balanced accuracy" in sentence
-    assert "HGB baseline" not in sentence
+    assert "baseline" not in sentence
 
 
 def test_strict_modeldir_calibrates_on_the_inner_splits_only(strict_run):

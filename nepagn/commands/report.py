@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="extend",
         required=True,
         metavar="DIR",
-        help="MODELDIRs (nepagn train) or EVALDIRs (nepagn.evaluation) holding oof_predictions.parquet; "
+        help="MODELDIRs (nepagn train) or EVALDIRs (nepagn evaluate) holding oof_predictions.parquet; "
         "[NAME=]DIR+DIR pools runs of one setting that differ only in their CV seeds",
     )
     parser.add_argument(

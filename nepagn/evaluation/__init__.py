@@ -1,1 +1,1 @@
-"""Honest evaluation: repeated strict CV of classifier recipes, band-group ablation, colour-cut baselines."""
+"""Honest evaluation experiments, run by `nepagn evaluate`: strict CV of nepagn.model's recipes, ablation, transfer."""

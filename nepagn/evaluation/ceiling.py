@@ -7,14 +7,13 @@ of the other folds: the ROC AUC it reaches is the ceiling a classifier trained o
 can be judged against. Per 1-mag bin of the summary band as well.
 
 Run (documented in docs/validation.md):
-    python -m nepagn.evaluation.ceiling --sources 91861 --seed 0 --folds 3 --out runs/mock_ceiling.json
+    nepagn evaluate ceiling --sources 91861 --seed 0 --folds 3 --out runs/mock_ceiling.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -54,25 +53,24 @@ def ceiling(inference: pd.DataFrame, folds: int = 3, train_rows: int = 30_000, s
             "roc_auc": float(roc_auc_score(y, scores)), "band": band, "bins": bins}
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry: simulate the mock, measure the ceiling, write JSON."""
+def run_from_args(args: argparse.Namespace) -> str:
+    """Simulate the mock, measure the ceiling, write it as JSON to the file `args.out`.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of `nepagn evaluate ceiling` (nepagn.commands.evaluate), with `command_line`.
+
+    Returns
+    -------
+    str
+        What the command prints: the JSON written.
+    """
     from nepagn.simulate import simulate_catalogue
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sources", type=int, default=91_861)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the mock (the default build uses 0)")
-    parser.add_argument("--folds", type=int, default=3)
-    parser.add_argument("--train-rows", type=int, default=30_000)
-    parser.add_argument("--out", required=True, help="JSON file to write")
-    args = parser.parse_args(argv)
     frame = preprocess(simulate_catalogue(args.sources, args.seed))
     inference = frame[frame[STATUS] == STATUS_CLASSIFIED].reset_index(drop=True)
     result = ceiling(inference, args.folds, args.train_rows, args.seed)
-    result["command"] = "python -m nepagn.evaluation.ceiling " + " ".join(sys.argv[1:] if argv is None else argv)
+    result["command"] = args.command_line
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return json.dumps(result, indent=2)

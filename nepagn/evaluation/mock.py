@@ -6,7 +6,7 @@ bands, each group (UV, optical, NIR, MIR, FIR) removed in turn, and each group a
 colour selections are evaluated on the same objects and stored as `selections.parquet`, so
 `nepagn report` draws their ROC points beside the networks' curves without recomputing anything.
 Run (documented in docs/validation.md):
-    python -m nepagn.evaluation.mock --sources 20000 --galaxies 1500 --folds 3 --seeds 0,1 --max-epochs 20 \
+    nepagn evaluate mock --sources 20000 --galaxies 1500 --folds 3 --seeds 0,1 --max-epochs 20 \
         --out runs/mock_ablation
 """
 
@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
 from nepagn.bands import GROUPS, Band, bands_in_group, load_registry
-from nepagn.cluster import add_cluster_arguments, client_from_args
+from nepagn.cluster import client_from_args
 from nepagn.evaluation.crossval import labels_of, run_cv
-from nepagn.evaluation.recipes import load_recipe
+from nepagn.model.recipes import load_recipe
 from nepagn.schema import LABEL, LABELS, SOURCE_ID, TRUE_CLASS
 from nepagn.selections import apply_all
 
@@ -70,21 +69,19 @@ def selection_table(galaxies: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry: ablation CV of recipe N on mock galaxies, plus the colour cuts on them."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sources", type=int, default=30000, help="mock catalogue size to simulate")
-    parser.add_argument("--galaxies", type=int, default=1500, help="AGN+SFG objects evaluated")
-    parser.add_argument("--mock-seed", type=int, default=0)
-    parser.add_argument("--model", default="N", help="recipe trained on each band set")
-    parser.add_argument("--members", type=int, default=1, help="inner-fold ensemble size (overrides the recipe)")
-    parser.add_argument("--max-epochs", type=int, default=20)
-    parser.add_argument("--folds", type=int, default=3)
-    parser.add_argument("--seeds", default="0,1")
-    parser.add_argument("--out", required=True)
-    add_cluster_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def run_from_args(args: argparse.Namespace) -> str:
+    """Ablation CV of the chosen recipe on mock galaxies into the EVALDIR `args.out`, plus the colour cuts on them.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of `nepagn evaluate mock` (nepagn.commands.evaluate), with `command_line`.
+
+    Returns
+    -------
+    str
+        What the command prints: the EVALDIR written.
+    """
     galaxies = mock_galaxies(args.sources, args.galaxies, args.mock_seed)
     log.info("mock: %d galaxies, %d AGN", len(galaxies), int(labels_of(galaxies).sum()))
     recipe = load_recipe(args.model)
@@ -104,13 +101,9 @@ def main(argv: list[str] | None = None) -> int:
             client,
             progress=True,
             note=note,
-            command="python -m nepagn.evaluation.mock " + " ".join(sys.argv[1:] if argv is None else argv),
+            command=args.command_line,
         )
     selections = selection_table(galaxies)
     selections.to_parquet(out / SELECTIONS_FILE, index=False)
     log.info("colour cuts applicable: %s", selections.filter(like="_applicable").sum().to_dict())
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return f"wrote {out}"

@@ -1,25 +1,25 @@
 """The real labelled 14-band NEP-Wide sample (Poliszczuk et al. 2021) and its repeated strict CV.
 
 Run (documented in docs/validation.md):
-    python -m nepagn.evaluation.real_sample --data ../shared/data/nepw_poliszczuk2021/training_sample.csv \
+    nepagn evaluate real-sample --data ../shared/data/nepw_poliszczuk2021/training_sample.csv \
         --bands all --models A,B,C,N,HGB --seeds 0,1,2,3,4 --out runs/real_all
+
+`nepagn evaluate` reads BAND_SETS to parse its arguments: pandas, scikit-learn and Dask are imported
+inside the functions, not here.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from nepagn.bands import Band, get_bands
-from nepagn.cluster import add_cluster_arguments, client_from_args
-from nepagn.columnmap import ColumnMap
-from nepagn.evaluation.crossval import run_cv
-from nepagn.evaluation.recipes import load_recipe
 from nepagn.resources import catalogs_dir
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,10 @@ BAND_SETS: dict[str, tuple[str, ...]] = {
 
 def load_real_sample(path: str | Path) -> pd.DataFrame:
     """The sample in the canonical schema, through the shipped column map (every row kept)."""
+    import pandas as pd
+
+    from nepagn.columnmap import ColumnMap
+
     raw = pd.read_csv(path)
     return ColumnMap.load(catalogs_dir() / "columns" / COLUMN_MAP).apply(raw).reset_index(drop=True)
 
@@ -44,26 +48,30 @@ def band_set(name: str) -> tuple[Band, ...]:
     return get_bands(BAND_SETS[name])
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry: repeated strict CV of the chosen recipes on the real sample."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True, help="training_sample.csv of Poliszczuk et al. 2021")
-    parser.add_argument("--bands", choices=sorted(BAND_SETS), default="all")
-    parser.add_argument("--models", default="A,B,C,N,HGB", help="comma-separated recipes")
-    parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated CV seeds")
-    parser.add_argument("--folds", type=int, default=10)
-    parser.add_argument("--max-epochs", type=int, default=None, help="epoch cap for the paper's Models A, B, C")
-    parser.add_argument("--out", required=True, help="EVALDIR to write")
-    add_cluster_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def run_from_args(args: argparse.Namespace) -> str:
+    """Repeated strict CV of the chosen recipes on the real sample, into the EVALDIR `args.out`.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of `nepagn evaluate real-sample` (nepagn.commands.evaluate), with `command_line`.
+
+    Returns
+    -------
+    str
+        What the command prints: the EVALDIR written.
+    """
+    from nepagn.cluster import client_from_args
+    from nepagn.evaluation.crossval import run_cv
+    from nepagn.model.recipes import load_recipe
+
     frame = load_real_sample(args.data)
     names = [name.strip() for name in args.models.split(",") if name.strip()]
     recipes = [load_recipe(n, args.max_epochs if n in ("A", "B", "C") else None) for n in names]
     seeds = [int(s) for s in args.seeds.split(",")]
     note = f"real Poliszczuk et al. 2021 sample, band set {args.bands}"
     with client_from_args(args) as client:
-        run_cv(
+        out = run_cv(
             frame,
             recipes,
             band_set(args.bands),
@@ -73,10 +81,6 @@ def main(argv: list[str] | None = None) -> int:
             client,
             progress=True,
             note=note,
-            command="python -m nepagn.evaluation.real_sample " + " ".join(sys.argv[1:] if argv is None else argv),
+            command=args.command_line,
         )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return f"wrote {out}"

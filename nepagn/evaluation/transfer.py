@@ -12,7 +12,7 @@ part and the fraction the classifier's calibrated probabilities estimate (mean p
 map fitted on its inner held-out scores) over seeds.
 
 Run (documented in docs/validation.md):
-    python -m nepagn.evaluation.transfer --data ../shared/data/nepw_poliszczuk2021/training_sample.csv \\
+    nepagn evaluate transfer --data ../shared/data/nepw_poliszczuk2021/training_sample.csv \\
         --seeds 0,1,2 --out runs/real_transfer
 """
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from nepagn.bands import Band
-from nepagn.cluster import add_cluster_arguments, client_from_args
+from nepagn.cluster import client_from_args
 from nepagn.evaluation.real_sample import band_set, load_real_sample
 from nepagn.schema import agn_labels
 
@@ -39,7 +38,6 @@ log = logging.getLogger(__name__)
 
 SPLIT_BANDS = ("hsc_i", "akari_n2")
 RANDOM_SPLITS = 5
-CLASSIFIERS = ("HGBC", "A")
 COPIES = 5
 
 
@@ -68,11 +66,11 @@ def run_transfer(task: TransferTask, frame: pd.DataFrame, bands: tuple[Band, ...
     """Train on the split's training part (degraded to its test part's depth if asked), score the test part."""
     from nepagn.calibration import fit_calibrator
     from nepagn.degrade import ROW, TargetPhotometry
-    from nepagn.evaluation.crossval import _bound_tf_threads, fit_fold
-    from nepagn.evaluation.recipes import catalogue_recipe, load_recipe
     from nepagn.model.cv import network_seed
+    from nepagn.model.fold_fit import bound_tf_threads, fit_fold
+    from nepagn.model.recipes import catalogue_recipe, load_recipe
 
-    _bound_tf_threads()
+    bound_tf_threads()
     y = agn_labels(frame).astype(np.int64)
     train, test = split_rows(frame, task.split, bands)
     recipe = load_recipe("HGBC") if task.classifier == "HGBC" else catalogue_recipe(task.classifier)
@@ -128,16 +126,19 @@ def summarise_transfer(results: pd.DataFrame) -> pd.DataFrame:
                       grouped.size().rename("runs")], axis=1).reset_index()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry: every transfer task on the cluster, results and their summary into --out."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True, help="training_sample.csv of Poliszczuk et al. 2021")
-    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds of the magnitude splits")
-    parser.add_argument("--classifiers", default=",".join(CLASSIFIERS), help="HGBC and/or A, B, C (catalogue recipe)")
-    parser.add_argument("--out", required=True, help="folder for results.csv, summary.csv, run.json")
-    add_cluster_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def run_from_args(args: argparse.Namespace) -> str:
+    """Every transfer task on the cluster; results, their summary and the run record into the folder `args.out`.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of `nepagn evaluate transfer` (nepagn.commands.evaluate), with `command_line`.
+
+    Returns
+    -------
+    str
+        What the command prints: the summary table.
+    """
     frame = load_real_sample(args.data)
     bands = band_set("all")
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -154,11 +155,6 @@ def main(argv: list[str] | None = None) -> int:
     results.to_csv(out / "results.csv", index=False)
     summary = summarise_transfer(results)
     summary.to_csv(out / "summary.csv", index=False)
-    command = "python -m nepagn.evaluation.transfer " + " ".join(sys.argv[1:] if argv is None else argv)
-    (out / "run.json").write_text(json.dumps({"command": command, "copies": COPIES, "seeds": seeds}, indent=2))
-    print(summary.round(3).to_string(index=False))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    (out / "run.json").write_text(json.dumps({"command": args.command_line, "copies": COPIES, "seeds": seeds},
+                                             indent=2))
+    return summary.round(3).to_string(index=False)

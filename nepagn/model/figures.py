@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
+from nepagn.model.baseline import BASELINE_MODEL  # noqa: E402
 from nepagn.model.metrics import THRESHOLD_WORDS  # noqa: E402
 
 PAPER_TABLE1 = {
@@ -99,8 +100,8 @@ def threshold_sentence(protocol: str, threshold_rule: str, models: list[str]) ->
         parts = ["the networks: 0.5, as the paper"]
     if "HGBC" in models:
         parts.append(f"HGBC: {THRESHOLD_WORDS['balanced_accuracy']} on its inner out-of-fold scores")
-    if "HGB" in models:
-        parts.append("HGB baseline: 0.5 on its class-balanced probability")
+    if BASELINE_MODEL in models:
+        parts.append(f"{BASELINE_MODEL} baseline: 0.5 on its class-balanced probability")
     return "Thresholds of the class metrics: " + "; ".join(parts) + " (ROC AUC needs none)."
 
 

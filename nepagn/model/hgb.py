@@ -1,8 +1,8 @@
 """Gradient-boosting members (recipes HGB, HGBC): their inputs, fitting, prediction and safe persistence.
 
 One member is a scikit-learn HistGradientBoostingClassifier with the input columns it was fitted on.
-The evaluation code (nepagn.evaluation.crossval) and `nepagn train` both fit members here, so the
-catalogue's HGBC is the classifier that was measured. Members are saved with skops (no pickle: loading
+The evaluation experiments and `nepagn train` both fit members here (through nepagn.model.fold_fit), so
+the catalogue's HGBC is the classifier that was measured. Members are saved with skops (no pickle: loading
 refuses any type not listed in TRUSTED_TYPES) and, in a MODELDIR, checked against the manifest's SHA-256.
 """
 

@@ -1,6 +1,6 @@
 """`nepagn train` for HGBC: one task per (seed, outer fold) fitting the evaluated recipe HGBC on the training folds.
 
-The fold is fitted by nepagn.evaluation.crossval.fit_fold with recipe HGBC (nepagn.evaluation.recipes):
+The fold is fitted by nepagn.model.fold_fit.fit_fold with recipe HGBC (nepagn.model.recipes):
 three class-unweighted HistGradientBoosting members on an inner stratified 3-fold split of the training
 folds, inputs magnitudes + errors + every pairwise colour, threshold maximising balanced accuracy on the
 members' inner out-of-fold scores. The outer fold is never used for fitting or thresholding, under
@@ -20,10 +20,10 @@ import pandas as pd
 
 from nepagn.bands import get_bands
 from nepagn.degrade import TargetPhotometry
-from nepagn.evaluation.recipes import HGBC, load_recipe
 from nepagn.model.cv import network_seed
 from nepagn.model.metrics import classification_metrics
 from nepagn.model.modeldir import HGB_KIND
+from nepagn.model.recipes import HGBC, load_recipe
 from nepagn.model.training_data import TrainingData
 from nepagn.schema import agn_labels
 
@@ -58,7 +58,7 @@ def train_hgb_one(
     With `target` and task.copies > 0 the members fit on degraded copies of the training folds (inner
     splits keep each source's copies together); the outer fold is scored as it is and as copies.
     """
-    from nepagn.evaluation.crossval import fit_fold
+    from nepagn.model.fold_fit import fit_fold
     from nepagn.model.hgb import members_to_bytes
 
     start = time.perf_counter()

@@ -42,9 +42,9 @@ MANIFEST = "manifest.json"
 MODELSET_FORMAT = "nepagn-modelset/3"  # 2: calibration/; 3: decision.json (classes from p_agn), degradation
 OOF_FILE = "oof_predictions.parquet"
 INNER_FILE = "inner_predictions.parquet"
-BASELINE_OOF_FILE = "baseline_hgb_oof.parquet"
+BASELINE_OOF_FILE = "baseline_hgb_oof.parquet"  # the HGB-balanced baseline on the same outer folds, threshold 0.5
 OOF_DEGRADED_FILE = "oof_degraded_predictions.parquet"  # outer folds scored as degraded copies (with a target)
-DECISION_FILE = "decision.json"  # the HGB baseline on the same outer folds, threshold 0.5
+DECISION_FILE = "decision.json"
 KERAS_KIND = "keras"
 HGB_KIND = "hgb"
 MEMBER_DIRS = {KERAS_KIND: "networks", HGB_KIND: "estimators"}
@@ -98,7 +98,7 @@ def write_modeldir(
 ) -> Path:
     """Write every output of a CV run atomically into `out_dir`; returns out_dir.
 
-    `baseline=False` skips the HGB baseline (for model sets trained only to classify, not to be compared).
+    `baseline=False` skips the HGB-balanced baseline (for model sets trained only to classify, not to be compared).
     `target`, `copies`: the target photometry the models trained on degraded copies of (saved with the set).
     """
     out_dir = Path(out_dir)
@@ -115,9 +115,9 @@ def _write_contents(
     root, rows, results, fold_table, tasks, protocol, training, spec, folds, seeds, wall_seconds, baseline, command,
     target, copies,
 ):
-    from nepagn.baselines import hgb_cross_validation
     from nepagn.calibration import fit_model_set_calibrators
     from nepagn.domain import write_domain
+    from nepagn.model.baseline import hgb_cross_validation
     from nepagn.model.figures import plot_history, plot_roc, table1_markdown
 
     source_ids = rows[SOURCE_ID].astype(str).to_numpy()

@@ -290,7 +290,8 @@ def train_model_set(
 
     Each (model, fold, seed) is one task on `client` (a dask.distributed Client), or runs in this
     process when client is None. MODELDIR appears only once complete (written beside it, then renamed).
-    `baseline=False` skips the HGB baseline on the same folds (build-catalogue's quick training does not need it).
+    `baseline=False` skips the HGB-balanced baseline on the same folds (build-catalogue's quick training does not
+    need it).
     `command`, the command line that asked for the run, is recorded in run.json.
     `target`: the photometric depth of the catalogue the models are for (nepagn.degrade); every model then
     trains, stops, chooses its threshold and is calibrated on `copies` degraded copies per labelled row,

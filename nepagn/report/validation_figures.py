@@ -1,10 +1,10 @@
 """Issue-7 validation figures and tables from stored out-of-fold predictions (no retraining).
 
-Inputs are MODELDIRs (`nepagn train`) or EVALDIRs (nepagn.evaluation): both hold
+Inputs are MODELDIRs (`nepagn train`) or EVALDIRs (`nepagn evaluate`): both hold
 oof_predictions.parquet (source_id, model, fold, seed, y_true, p_agn, threshold); EVALDIRs add
 inner_predictions.parquet (inner out-of-fold scores, used to fit calibration) and, for the mock,
-selections.parquet (colour-cut flags); MODELDIRs add baseline_hgb_oof.parquet (the HGB baseline on the
-same folds). Per-fold metrics use each fold's stored threshold. Runs of one setting that differ only in
+selections.parquet (colour-cut flags); MODELDIRs add baseline_hgb_oof.parquet (the HGB-balanced baseline on
+the same folds). Per-fold metrics use each fold's stored threshold. Runs of one setting that differ only in
 their CV seeds (say seed 0 trained first, seeds 1-2 later) can be pooled into one (`load_run`).
 """
 
@@ -25,6 +25,7 @@ from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
 
 from nepagn.calibration import brier, fit_calibrator, reliability_curve  # noqa: E402
 from nepagn.errors import InputError  # noqa: E402
+from nepagn.model.baseline import BASELINE_MODEL  # noqa: E402
 from nepagn.model.figures import PAPER_TABLE1  # noqa: E402
 from nepagn.model.metrics import classification_metrics, summarise  # noqa: E402
 from nepagn.model.modeldir import BASELINE_OOF_FILE, INNER_FILE, OOF_FILE  # noqa: E402
@@ -33,6 +34,7 @@ from nepagn.selections import SELECTIONS  # noqa: E402
 log = logging.getLogger(__name__)
 
 SELECTIONS_FILE = "selections.parquet"
+LEGACY_BASELINE_MODEL = "HGB"  # BASELINE_MODEL as older MODELDIRs stored it
 RUN_FILE = "run.json"
 OOF_COLUMNS = ("source_id", "model", "fold", "seed", "y_true", "p_agn")
 FPR_GRID = np.linspace(0.0, 1.0, 201)
@@ -65,8 +67,8 @@ class Predictions:
 def load_predictions(directory: str | Path) -> Predictions:
     """Read a MODELDIR or EVALDIR; a clear error naming the file if predictions are absent or malformed.
 
-    A MODELDIR's HGB baseline (same outer folds, class-balanced, threshold 0.5) joins its predictions
-    as model "HGB", so the report sets it beside the networks as `nepagn train` does in table1.md.
+    A MODELDIR's HGB-balanced baseline (same outer folds, class-balanced, threshold 0.5) joins its
+    predictions, so the report sets it beside the networks as `nepagn train` does in table1.md.
     """
     directory = Path(directory)
     path = directory / OOF_FILE
@@ -75,7 +77,9 @@ def load_predictions(directory: str | Path) -> Predictions:
     oof = _read_oof(path)
     baseline = directory / BASELINE_OOF_FILE
     if baseline.is_file():
-        oof = pd.concat([oof, _read_oof(baseline)], ignore_index=True)
+        # MODELDIRs written before the baseline had its own name stored it as "HGB", recipe HGB's name
+        baseline_oof = _read_oof(baseline).replace({"model": {LEGACY_BASELINE_MODEL: BASELINE_MODEL}})
+        oof = pd.concat([oof, baseline_oof], ignore_index=True)
     inner = pd.read_parquet(directory / INNER_FILE) if (directory / INNER_FILE).is_file() else None
     selections = pd.read_parquet(directory / SELECTIONS_FILE) if (directory / SELECTIONS_FILE).is_file() else None
     run = json.loads((directory / RUN_FILE).read_text()) if (directory / RUN_FILE).is_file() else {}

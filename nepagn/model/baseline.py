@@ -1,5 +1,6 @@
-"""Histogram gradient boosting on the same inputs (FeatureSpec arrays, flattened) and the same outer folds
-as the networks: the non-neural baseline the CV table is read against."""
+"""HGB-balanced: class-balanced histogram gradient boosting on the same inputs (FeatureSpec arrays, flattened)
+and the same outer folds as the networks, threshold 0.5; the non-neural baseline `nepagn train`'s Table 1 is
+read against. Not recipe HGB of nepagn.model.recipes (unweighted members on magnitudes and errors)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from threadpoolctl import threadpool_limits
 
 from nepagn.features import FeatureSpec
 from nepagn.model.metrics import classification_metrics
+
+BASELINE_MODEL = "HGB-balanced"  # its `model` in metrics, predictions and Table 1
 
 
 def hgb_cross_validation(
@@ -38,11 +41,10 @@ def _hgb_folds(
             model.fit(x[train], y[train])
             p = model.predict_proba(x[outer])[:, 1]
             metric_rows.append(
-                {"model": "HGB", "seed": int(seed), "fold": int(fold), **classification_metrics(y[outer], p)}
+                {"model": BASELINE_MODEL, "seed": int(seed), "fold": int(fold), **classification_metrics(y[outer], p)}
             )
             oof.append(
-                pd.DataFrame(
-                    {"row": outer, "model": "HGB", "fold": int(fold), "seed": int(seed), "y_true": y[outer], "p_agn": p}
-                )
+                pd.DataFrame({"row": outer, "model": BASELINE_MODEL, "fold": int(fold), "seed": int(seed),
+                              "y_true": y[outer], "p_agn": p})
             )
     return pd.DataFrame(metric_rows), pd.concat(oof, ignore_index=True)

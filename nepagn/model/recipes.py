@@ -1,4 +1,4 @@
-"""Classifier recipes evaluated under the strict protocol: the paper's Models A, B, C, nepagn's N, HGB and HGBC.
+"""Classifier recipes (Models A, B, C of the paper, N, HGB, HGBC) as nepagn.model.fold_fit fits them on a fold.
 
 A recipe says how one outer fold is trained: network or gradient boosting, focal-loss and Eq. 3
 settings, feature options, how many inner-fold members form the ensemble and how the AGN
