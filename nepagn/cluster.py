@@ -46,6 +46,19 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def bound_task_threads() -> None:
+    """The one thread rule of nepagn's tasks: TF, OpenMP and BLAS threads bounded to the Dask worker's thread
+    count (as the worker plugin set them at start; a task repeats it in case a library reset them), and left
+    as they are outside a worker."""
+    try:
+        from distributed import get_worker
+
+        threads = get_worker().state.nthreads
+    except (ImportError, ValueError, AttributeError):
+        return
+    apply_tf_thread_limit(threads)
+
+
 def apply_tf_thread_limit(threads: int) -> None:
     """Bound TF, OpenMP and BLAS threads in this process (one rule for networks and gradient boosting alike);
     safe to call before or after TF or scikit-learn is imported."""

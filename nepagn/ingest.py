@@ -18,20 +18,20 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from tqdm.auto import tqdm
 
 from nepagn.columnmap import ColumnMap
 from nepagn.errors import InputError, NepagnError
+from nepagn.files import atomic_path
 from nepagn.readers import Chunk, input_columns, plan_chunks, read_chunk
 from nepagn.schema import HEALPIX_29, SOURCE_ID
 from nepagn.store import (
@@ -44,6 +44,7 @@ from nepagn.store import (
     spatial_index,
     write_partition_table,
 )
+from nepagn.tasks import run_tasks
 from nepagn.validation import RowProblem, check_rows, reasons
 
 log = logging.getLogger(__name__)
@@ -224,37 +225,13 @@ def sequence_alignment(n_rows: int, max_rows: int) -> tuple[int, list[tuple[int,
     return order, [(p, min(max_rows, n_rows - p * max_rows)) for p in range(n_partitions)]
 
 
-def _run(client, function: Callable, items: list, description: str, progress: bool, **kwargs: Any) -> list:
-    """function(item, **kwargs) for every item: on the Dask cluster if given, else in this process."""
-    bar = tqdm(total=len(items), desc=description, unit="task", disable=not progress)
-    try:
-        if client is None:
-            results = []
-            for item in items:
-                results.append(function(item, **kwargs))
-                bar.update()
-            return results
-        from distributed import as_completed
-
-        futures = client.map(function, items, pure=False, **kwargs)
-        for _ in as_completed(futures):
-            bar.update()
-        return client.gather(futures)
-    finally:
-        bar.close()
-
-
 def _write_quarantine(path: Path, frame: pd.DataFrame) -> None:
     """Failing rows with their reason, as Parquet or CSV (by suffix), written atomically."""
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
+    with atomic_path(path) as temp:
         if path.name.lower().endswith((".parquet", ".pq")):
             frame.to_parquet(temp, index=False)
         else:
             frame.to_csv(temp, index=False)
-        temp.replace(path)
-    finally:
-        temp.unlink(missing_ok=True)
 
 
 def check_output(store: str | Path, overwrite: bool) -> None:
@@ -351,9 +328,8 @@ def ingest(
     scratch = store / f"{_SCRATCH}-{uuid.uuid4().hex[:8]}"
     scratch.mkdir()
     try:
-        results = _run(
-            client, _map_chunk, chunks, "read+check", progress, cmap=cmap, columns=columns, scratch_dir=scratch
-        )
+        results = run_tasks(client, partial(_map_chunk, cmap=cmap, columns=columns, scratch_dir=scratch), chunks,
+                            description="read+check", progress=progress)
         results.sort(key=lambda result: result.index)
         offsets = np.concatenate([[0], np.cumsum([r.n_rows for r in results])])
         rows_read = int(offsets[-1])
@@ -383,16 +359,8 @@ def ingest(
         _clear_store(store)
         if cmap.has_positions:
             alignment = spatial_alignment(healpix, max_rows_per_partition)
-            written = _run(
-                client,
-                _reduce_partition,
-                alignment,
-                "write partitions",
-                progress,
-                store=store,
-                files=files,
-                duplicates=duplicate_ids,
-            )
+            written = run_tasks(client, partial(_reduce_partition, store=store, files=files, duplicates=duplicate_ids),
+                                alignment, description="write partitions", progress=progress)
             keys = [(order, pixel) for order, pixel, _ in alignment]
         else:
             written, keys = _positionless(
@@ -466,5 +434,6 @@ def _positionless(
             position += kept
         tasks.append((order, pixel, pieces))
         cursor = end
-    written = _run(client, _reduce_sequence, tasks, "write partitions", progress, store=store, duplicates=duplicate_ids)
+    written = run_tasks(client, partial(_reduce_sequence, store=store, duplicates=duplicate_ids), tasks,
+                        description="write partitions", progress=progress)
     return written, [(order, pixel) for pixel, _ in blocks]

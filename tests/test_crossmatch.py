@@ -237,7 +237,7 @@ def fresh_catalogue(tiny_mock_store: Path, reference_build, folder: Path) -> tup
 
 
 def tree_digest(root: Path) -> dict[str, str]:
-    from nepagn.pipeline.provenance import sha256_file
+    from nepagn.files import sha256_file
 
     return {str(p.relative_to(root)): (str(p.readlink()) if p.is_symlink() else sha256_file(p))
             for p in sorted(root.rglob("*")) if p.is_file() or p.is_symlink()}

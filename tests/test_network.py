@@ -41,9 +41,9 @@ def _train_tiny_network(seed: int) -> np.ndarray:
     training tasks set it; the trained weights, flattened."""
     from nepagn.model.config import load_model_config, load_training_config
     from nepagn.model.loop import fit_network
-    from nepagn.model.training import _bound_threads
+    from nepagn.cluster import bound_task_threads
 
-    _bound_threads()
+    bound_task_threads()
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 14, 2, 1)).astype("float32")
     y = (x[:, :3, 0, 0].sum(axis=1) + rng.normal(size=200) > 0.5).astype(int)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nepagn.errors import NepagnError
+from nepagn.files import write_text_atomic
 
 if TYPE_CHECKING:  # imported by run(): matplotlib and scikit-learn are slow to import for --help
     from nepagn.report import validation_figures as vf
@@ -195,9 +196,7 @@ def run(args: argparse.Namespace) -> int:
             lines.append("")
     out.mkdir(parents=True, exist_ok=True)
     report = out / REPORT_FILE
-    tmp = report.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(report)
+    write_text_atomic(report, "\n".join(lines) + "\n")
     stale = [path for path in figures.glob("validation_*.png") if path not in set(written)]
     for path in stale:
         path.unlink()

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -24,11 +22,14 @@ import numpy as np
 import pandas as pd
 
 from nepagn.bands import Band
+from nepagn.cluster import bound_task_threads
+from nepagn.files import atomic_directory
 from nepagn.model.cv import network_seed, stratified_folds
-from nepagn.model.fold_fit import bound_tf_threads, fit_fold
+from nepagn.model.fold_fit import fit_fold
 from nepagn.model.modeldir import INNER_FILE, OOF_FILE  # an EVALDIR uses the MODELDIR file names
 from nepagn.model.recipes import Recipe
 from nepagn.schema import SOURCE_ID, agn_labels
+from nepagn.tasks import run_tasks
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def labels_of(frame: pd.DataFrame) -> np.ndarray:
 
 def run_fold(task: FoldTask, frame: pd.DataFrame) -> dict[str, Any]:
     """Train `task.recipe` on the training folds of `task.fold`, predict the outer fold; never look at it."""
-    bound_tf_threads()
+    bound_task_threads()
     start = time.perf_counter()
     recipe = task.recipe
     y = labels_of(frame)
@@ -99,24 +100,8 @@ def run_cv(
         variants = [(r, tuple(bands)) for r in recipes]
     tasks = [FoldTask(r, b, s, k, n_folds) for r, b in variants for s in seeds for k in range(n_folds)]
     start = time.perf_counter()
-    if client is not None:
-        remote = client.scatter(frame, broadcast=True)
-        futures = [client.submit(run_fold, task, remote, pure=False) for task in tasks]
-        from distributed import as_completed
-
-        iterator = as_completed(futures)
-    else:
-        iterator = (run_fold(task, frame) for task in tasks)
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(iterator, total=len(tasks), desc="CV folds", unit="fold")
-    results = [item.result() if client is not None else item for item in iterator]
-    tmp = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    pd.concat([r["oof"] for r in results], ignore_index=True).to_parquet(tmp / OOF_FILE, index=False)
-    pd.concat([r["inner"] for r in results], ignore_index=True).to_parquet(tmp / INNER_FILE, index=False)
+    rows = client.scatter(frame, broadcast=True) if client is not None else frame
+    results = run_tasks(client, run_fold, tasks, rows, description="CV folds", unit="fold", progress=progress)
     record = {
         "protocol": PROTOCOL,
         "n_folds": n_folds,
@@ -130,8 +115,9 @@ def run_cv(
         "command": command or " ".join(sys.argv),
         "note": note,
     }
-    (tmp / RUN_FILE).write_text(json.dumps(record, indent=2, default=str) + "\n")
-    shutil.rmtree(out_dir, ignore_errors=True)
-    os.replace(tmp, out_dir)
+    with atomic_directory(out_dir) as tmp:
+        pd.concat([r["oof"] for r in results], ignore_index=True).to_parquet(tmp / OOF_FILE, index=False)
+        pd.concat([r["inner"] for r in results], ignore_index=True).to_parquet(tmp / INNER_FILE, index=False)
+        (tmp / RUN_FILE).write_text(json.dumps(record, indent=2, default=str) + "\n")
     log.info("wrote %d fold results to %s in %.0f s", len(results), out_dir, record["wall_seconds"])
     return out_dir

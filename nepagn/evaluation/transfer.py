@@ -65,12 +65,13 @@ def split_rows(frame: pd.DataFrame, split: str, bands: tuple[Band, ...]) -> tupl
 def run_transfer(task: TransferTask, frame: pd.DataFrame, bands: tuple[Band, ...]) -> dict[str, Any]:
     """Train on the split's training part (degraded to its test part's depth if asked), score the test part."""
     from nepagn.calibration import fit_calibrator
+    from nepagn.cluster import bound_task_threads
     from nepagn.degrade import ROW, TargetPhotometry
     from nepagn.model.cv import network_seed
-    from nepagn.model.fold_fit import bound_tf_threads, fit_fold
+    from nepagn.model.fold_fit import fit_fold
     from nepagn.model.recipes import catalogue_recipe, load_recipe
 
-    bound_tf_threads()
+    bound_task_threads()
     y = agn_labels(frame).astype(np.int64)
     train, test = split_rows(frame, task.split, bands)
     recipe = load_recipe("HGBC") if task.classifier == "HGBC" else catalogue_recipe(task.classifier)

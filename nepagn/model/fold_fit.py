@@ -9,7 +9,6 @@ classifier is the one that was measured.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,13 +20,6 @@ from nepagn.bands import Band
 from nepagn.model.cv import inner_split, rows_of_objects
 from nepagn.model.hgb import fit_hgb_member
 from nepagn.model.recipes import Recipe
-
-
-def bound_tf_threads() -> None:
-    """Limit TensorFlow's intra-op threads in this process to TF_NUM_INTRAOP_THREADS (default 1)."""
-    from nepagn.cluster import apply_tf_thread_limit
-
-    apply_tf_thread_limit(int(os.environ.get("TF_NUM_INTRAOP_THREADS", "1")))
 
 
 def _fit_network_member(recipe, spec, frame, y, fit_rows, monitor_rows, seed):

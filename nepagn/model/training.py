@@ -46,6 +46,7 @@ from nepagn.model.metrics import THRESHOLD_RULES, classification_metrics
 from nepagn.model.modeldir import KERAS_KIND
 from nepagn.model.training_data import TrainingData
 from nepagn.schema import LABEL, LABEL_AGN, LABEL_SFG, SOURCE_ID, agn_labels
+from nepagn.tasks import run_tasks
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,9 @@ def train_one(
     and as degraded copies. The split into fit / monitor / outer rows is made on the labelled rows first,
     so all copies of a source stay on one side.
     """
-    _bound_threads()
+    from nepagn.cluster import bound_task_threads
+
+    bound_task_threads()
     import keras
 
     y = agn_labels(labelled).astype(np.int8)
@@ -214,9 +217,11 @@ def _fit_one_network(task: TrainingTask, x_all: np.ndarray, y: np.ndarray, fit: 
 
 
 def run_task(
-    task: TrainingTask | HgbTask, labelled: pd.DataFrame, folds: np.ndarray, target: TargetPhotometry | None = None
+    task: TrainingTask | HgbTask, labelled: pd.DataFrame, fold_table: dict[int, np.ndarray],
+    target: TargetPhotometry | None = None,
 ) -> dict[str, Any]:
-    """Train one task of either kind (a network, or an HGBC fold) inside a Dask task."""
+    """Train one task of either kind (a network, or an HGBC fold) on its seed's folds, inside a Dask task."""
+    folds = fold_table[task.seed]
     if isinstance(task, HgbTask):
         return train_hgb_one(task, labelled, folds, target)
     return train_one(task, labelled, folds, target)
@@ -224,19 +229,6 @@ def run_task(
 
 def _predict(model, x: np.ndarray) -> np.ndarray:
     return np.asarray(model(x, training=False)).reshape(-1).astype(np.float64)
-
-
-def _bound_threads() -> None:
-    """Bound TF threads to this Dask worker's thread count (or leave them be outside a worker)."""
-    from nepagn.cluster import apply_tf_thread_limit
-
-    try:
-        from distributed import get_worker
-
-        threads = get_worker().state.nthreads
-    except (ImportError, ValueError, AttributeError):
-        return
-    apply_tf_thread_limit(threads)
 
 
 def make_tasks(
@@ -373,8 +365,6 @@ def _run_tasks(tasks, rows, fold_table, client, progress: bool, target=None, kep
                ) -> list[dict[str, Any]]:
     """Every task's result, in task order: tasks kept in `kept_in` by a stopped run with the same inputs are
     reused, the others run (on `client`, or here) and are kept there as they finish."""
-    from tqdm.auto import tqdm
-
     from nepagn.model.checkpoints import load_result, run_fingerprint, save_result, task_key
 
     fingerprint = run_fingerprint(rows, fold_table, target)
@@ -395,28 +385,11 @@ def _run_tasks(tasks, rows, fold_table, client, progress: bool, target=None, kep
         if kept_in is not None:
             save_result(kept_in, keys[result["key"]], result)
 
-    bar = tqdm(total=len(tasks), initial=len(results), desc="training", unit="task", disable=not progress)
-    try:
-        if client is None:
-            for task in todo:
-                keep(run_task(task, rows, fold_table[task.seed], target))
-                bar.update()
-        elif todo:
-            from distributed import as_completed
-
-            rows_future = client.scatter(rows, broadcast=True)
-            fold_futures = {seed: client.scatter(f, broadcast=True) for seed, f in fold_table.items()}
-            target_future = client.scatter(target, broadcast=True) if target is not None else None
-            futures = [
-                client.submit(
-                    run_task, task, rows_future, fold_futures[task.seed], target_future,
-                    key=f"train-{task.key}-{id(tasks)}", pure=False,
-                )
-                for task in todo
-            ]
-            for future in as_completed(futures):
-                keep(future.result())
-                bar.update()
-        return [results[task.key] for task in tasks]
-    finally:
-        bar.close()
+    shared: tuple[Any, ...] = (rows, fold_table, target)
+    if client is not None and todo:  # the inputs every task shares travel to each worker once
+        shared = (client.scatter(rows, broadcast=True),
+                  {seed: client.scatter(folds, broadcast=True) for seed, folds in fold_table.items()},
+                  client.scatter(target, broadcast=True) if target is not None else None)
+    run_tasks(client, run_task, todo, *shared, description="training", progress=progress, on_result=keep,
+              already_done=len(results), keys=[f"train-{task.key}-{id(tasks)}" for task in todo])
+    return [results[task.key] for task in tasks]

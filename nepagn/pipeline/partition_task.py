@@ -171,17 +171,8 @@ def run_partition_jobs(client, jobs: list[PartitionJob], progress: bool, key_pre
 
     The one runner of partition jobs, for build-catalogue and for nepagn update alike.
     """
-    from distributed import as_completed
-    from tqdm.auto import tqdm
+    from nepagn.tasks import run_tasks
 
-    futures = [
-        client.submit(build_partition, job, pure=False, retries=TASK_RETRIES,
-                      key=f"{key_prefix}-{job.order}-{job.pixel}-{job.key[:12]}")
-        for job in jobs
-    ]
-    records = []
-    with tqdm(total=len(futures), desc="classifying partitions", unit="part", disable=not progress) as bar:
-        for future in as_completed(futures):
-            records.append(future.result())
-            bar.update()
-    return records
+    keys = [f"{key_prefix}-{job.order}-{job.pixel}-{job.key[:12]}" for job in jobs]
+    return run_tasks(client, build_partition, jobs, description="classifying partitions", unit="part",
+                     progress=progress, retries=TASK_RETRIES, keys=keys)

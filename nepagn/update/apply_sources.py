@@ -23,8 +23,8 @@ from nepagn.files import make_public, write_text_atomic
 from nepagn.ingest import DEFAULT_MAX_ROWS, spatial_alignment
 from nepagn.schema import HEALPIX_29, SOURCE_ID
 from nepagn.store import Store, finalize_store, partition_path, pixel_of, write_partition
+from nepagn.tasks import run_tasks
 from nepagn.update.plan import INPUT_ID, Key, SourcePlan, conform_rows
-from nepagn.update.tasks import run_tasks
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,8 @@ def stage_store(store: Store, plan: SourcePlan, client, inputs_record: list[dict
         for key in plan.new_partitions:
             jobs.append(PartitionRewrite(*key, None, frozenset(), plan.incoming.get(key), plan.columns, plan.dtypes,
                                          plan.base_input_id, str(stage), max_rows, plan.column_meta or None))
-        results = run_tasks(client, rewrite_partition, jobs, "rewrite store partitions", progress)
+        results = run_tasks(client, rewrite_partition, jobs, description="rewrite store partitions", unit="part",
+                            progress=progress, items_carry_data=True)  # a job carries its incoming rows
         final = list(staged.linked)
         for job, written in zip(jobs, results, strict=True):
             keys = [(order, pixel) for order, pixel, _ in written]
