@@ -153,9 +153,12 @@ def _build(args: argparse.Namespace, config, preprocess, out_dir: Path, started:
         import_tensorflow_quietly()
     progress = not args.quiet
     with client_from_args(args, tensorflow=True) as client:
-        store_path, input_provenance = prepare_store(args, config, out_dir, client, progress, say=_say_fn(args.quiet))
-        modeldir, model_provenance = prepare_models(args, config, store_path, out_dir, client, progress,
-                                                    say=_say_fn(args.quiet))
+        say = _say_fn(args.quiet)
+        store_path, input_provenance = prepare_store(config, out_dir, client, progress, say, store=args.store,
+                                                     input_path=args.input, columns_path=args.columns,
+                                                     quarantine=getattr(args, "quarantine", None))
+        modeldir, model_provenance = prepare_models(config, store_path, out_dir, client, progress, say,
+                                                    models=args.models)
         extra: dict[str, Any] = {
             "input": input_provenance["input"],
             "column_map": input_provenance.get("column_map"),

@@ -21,21 +21,23 @@ records, so the same command resumes.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nepagn.calibration import warn_if_uncalibrated
-from nepagn.domain import domain_provenance
 from nepagn.errors import NepagnError, os_error_reason
-from nepagn.files import write_text_atomic
-from nepagn.fits_writer import write_fits_table
-from nepagn.model.manifest import Manifest
-from nepagn.pipeline.catalogue_schema import catalogue_columns
-from nepagn.pipeline.outputs import write_voparquet
+from nepagn.pipeline.catalogue_run import (
+    CATALOGUE_DIR,
+    CATALOGUE_FITS,
+    CATALOGUE_PARQUET,
+    FIGURES_DIR,
+    PROVENANCE_JSON,
+    SUMMARY_FILES,
+    CatalogueRun,
+    write_catalogue_files,
+)
 from nepagn.pipeline.partition_task import (
     PartitionJob,
     read_done_record,
@@ -43,30 +45,18 @@ from nepagn.pipeline.partition_task import (
     run_partition_jobs,
 )
 from nepagn.pipeline.provenance import (
-    PROVENANCE_KEY,
     Provenance,
-    build_run_id,
-    config_hash,
-    partition_key,
     utc_now,
 )
-from nepagn.pipeline.summary import SKY_MAP_ORDER, add_counts, summarise, to_markdown, to_text
-from nepagn.pipeline.truth import complete_summary
+from nepagn.pipeline.summary import SKY_MAP_ORDER, add_counts
 from nepagn.preprocess import STATUS_CLASSIFIED, STATUS_LABELLED, STATUS_NO_REDSHIFT, PreprocessConfig
-from nepagn.schema import TRUE_CLASS, column_metadata
-from nepagn.store import finalize_store, mark_incomplete, open_store, partition_path
+from nepagn.store import mark_incomplete
 
 log = logging.getLogger(__name__)
 
-CATALOGUE_DIR = "catalogue"
-CATALOGUE_PARQUET = "catalogue.parquet"
-CATALOGUE_FITS = "catalogue.fits"
-PROVENANCE_JSON = "provenance.json"
-SUMMARY_STEM = "summary"
-FIGURES_DIR = "figures"
 DONE_DIR = Path(".build") / "done"
 DEFAULT_SUMMARY_BAND = "hsc_i"
-FINAL_OUTPUTS = (CATALOGUE_PARQUET, CATALOGUE_FITS, PROVENANCE_JSON, "summary.txt", "summary.md", "summary.json")
+FINAL_OUTPUTS = (CATALOGUE_PARQUET, CATALOGUE_FITS, PROVENANCE_JSON, *SUMMARY_FILES)
 # A build whose inference set is smaller than this share of its unlabelled sources is warned about.
 FEW_CLASSIFIED_FRACTION = 0.01
 
@@ -129,21 +119,13 @@ def build_catalogue(
     classification_started = utc_now()
     started = started_utc or classification_started
     out_dir = Path(out_dir).resolve()
-    store = open_store(store_path)
-    model_set = Manifest.read(modeldir)
-    models = list(model_set.names)
     preprocess_config = preprocess_config or PreprocessConfig()
     settings = {"preprocess": preprocess_config.to_dict(), "sky_map_order": SKY_MAP_ORDER,
                 "summary": {"magnitude_band": summary_band}}
-    digest = config_hash(settings)
-    run_id = build_run_id(store.snapshot_id, model_set.model_set_id, digest)
-    with_truth = TRUE_CLASS in store.columns
-    columns = catalogue_columns(models, with_std=True, with_truth=with_truth, calibration=model_set.calibration,
-                                decision=model_set.decision)
-    warn_if_uncalibrated(model_set.calibration, f"build {run_id}")
-    domain = domain_provenance(Path(modeldir), model_set.file_hashes, f"build {run_id}")
+    run = CatalogueRun.prepare(store_path, modeldir, settings, "build {run_id}")
+    store, run_id, model_set_id = run.store, run.run_id, run.manifest.model_set_id
     log.info("build %s: %d sources in %d partitions, models %s (%s)", run_id, store.num_rows,
-             len(store.partitions), models, model_set.model_set_id)
+             len(store.partitions), run.models, model_set_id)
 
     catalogue_root = out_dir / CATALOGUE_DIR
     done_dir = out_dir / DONE_DIR
@@ -154,18 +136,13 @@ def build_catalogue(
     for partition in store.partitions:
         where = (partition.order, partition.pixel)
         partition_hash = store.partition_hash(partition)
-        key = partition_key(partition_hash, model_set.model_set_id, digest, run_id)
+        job = run.partition_job(partition, partition_hash, partition_hash, catalogue_root, done_dir)
         record = read_done_record(done_dir, *where)
-        if reusable(record, key, catalogue_root):
+        if reusable(record, job.key, catalogue_root):
             records[where] = record
             reused.append(where)
             continue
-        jobs.append(PartitionJob(
-            store_path=str(Path(store.path).resolve()), order=partition.order, pixel=partition.pixel,
-            partition_hash=partition_hash, out_root=str(catalogue_root), done_dir=str(done_dir), key=key,
-            modeldir=str(Path(modeldir).resolve()), model_set_id=model_set.model_set_id, run_id=run_id,
-            preprocess=preprocess_config.to_dict(), with_truth=with_truth, summary_band=summary_band,
-        ))
+        jobs.append(job)
     if reused:
         log.info("resuming: %d of %d partitions already built with the same inputs and models",
                  len(reused), len(store.partitions))
@@ -183,29 +160,23 @@ def build_catalogue(
     if rows_out != store.num_rows:
         raise NepagnError(f"{out_dir}: {store.num_rows} sources in, {rows_out} rows out; the build is inconsistent")
     counts = add_counts(records[w]["counts"] for w in wanted)
-    summary = complete_summary(summarise(counts, models), store=store, catalogue_root=catalogue_root, wanted=wanted,
-                               models=models, band=summary_band, decision=model_set.decision.record(),
-                               degradation=model_set.degradation, domain_recorded=domain.get("status") == "recorded")
+    summary = run.summary(counts, catalogue_root, wanted)
     warnings = _few_classified_warnings(counts, preprocess_config)
     for warning in warnings:
         log.warning("build %s: %s", run_id, warning)
+    extra = provenance_extra or {}
     provenance = Provenance(
         run_id=run_id,
-        model_set_id=model_set.model_set_id,
-        config_hash=digest,
+        model_set_id=model_set_id,
+        config_hash=run.config_digest,
         input={"store": str(Path(store.path).resolve()), "snapshot_id": store.snapshot_id, "rows": store.num_rows,
-               "partitions": len(store.partitions), **(provenance_extra or {}).get("input", {})},
-        column_map=(provenance_extra or {}).get("column_map"),
-        models={"modeldir": str(Path(modeldir).resolve()), "names": models,
-                "rule": model_set.rule, "decision": model_set.decision.record(),
-                "degradation": model_set.degradation, "file_sha256": model_set.file_hashes,
-                "calibration": model_set.calibration_record,
-                "domain": domain,
-                **(provenance_extra or {}).get("models", {})},
-        configs={"pipeline": settings, **(provenance_extra or {}).get("configs", {})},
+               "partitions": len(store.partitions), **extra.get("input", {})},
+        column_map=extra.get("column_map"),
+        models={**run.models_record(), **extra.get("models", {})},
+        configs={"pipeline": settings, **extra.get("configs", {})},
         started_utc=started,
         execution={
-            "command": (provenance_extra or {}).get("command"),
+            "command": extra.get("command"),
             "classification_started_utc": classification_started,
             "scheduler": getattr(client.scheduler, "address", None),
             "workers": len(client.scheduler_info(n_workers=-1)["workers"]),
@@ -215,10 +186,9 @@ def build_catalogue(
         },
     )
     provenance.finished_utc = utc_now()
-    properties = {"nepagn_run_id": run_id, "nepagn_model_set_id": model_set.model_set_id,
-                  "nepagn_provenance": PROVENANCE_JSON}
     try:
-        _write_exports(out_dir, wanted, columns, provenance, summary, catalogue_name, properties)
+        write_catalogue_files(out_dir, run, wanted, provenance, summary, catalogue_name,
+                              {"ORIGIN": "nepagn build-catalogue"}, {})
     except OSError as exc:
         reason = os_error_reason(exc)
         if reason is None:
@@ -230,7 +200,7 @@ def build_catalogue(
         ) from exc
     log.info("catalogue %s written: %d rows (%d partitions computed, %d reused)", out_dir, rows_out,
              len(computed), len(reused))
-    return BuildResult(out_dir, run_id, model_set.model_set_id, computed, reused, summary, provenance, warnings)
+    return BuildResult(out_dir, run_id, model_set_id, computed, reused, summary, provenance, warnings)
 
 
 def _few_classified_warnings(counts: dict[str, Any], config: PreprocessConfig) -> list[str]:
@@ -264,52 +234,3 @@ def _remove_final_outputs(out_dir: Path) -> None:
     for name in FINAL_OUTPUTS:
         (out_dir / name).unlink(missing_ok=True)
     shutil.rmtree(out_dir / FIGURES_DIR, ignore_errors=True)
-
-
-def _write_exports(
-    out_dir: Path, wanted, columns, provenance: Provenance, summary: dict[str, Any], catalogue_name: str,
-    properties: dict[str, str],
-) -> None:
-    """Single Parquet, FITS, summary and figures; then the HATS `properties`; provenance.json last.
-
-    Each file is written under a temporary name and renamed when complete, so a failure (a full
-    disk) leaves no half file, no `properties` (LSDB refuses the catalogue) and no provenance.json.
-    """
-    from nepagn.report.catalogue_figures import agn_fraction_sky_map, agreement_bar_chart
-    from nepagn.report.truth_figures import truth_figure
-
-    files = [partition_path(out_dir / CATALOGUE_DIR, order, pixel) for order, pixel in wanted]
-    provenance_json = provenance.to_json()
-    header = {
-        "ORIGIN": "nepagn build-catalogue",
-        "RUN_ID": provenance.run_id,
-        "MODELSET": provenance.model_set_id,
-        "NEPAGNV": provenance.software["nepagn"],
-        "PROVENAN": PROVENANCE_JSON,
-    }
-    figures = out_dir / FIGURES_DIR
-    steps = [
-        (out_dir / CATALOGUE_PARQUET, lambda path: write_voparquet(files, path, columns,
-                                                                   {PROVENANCE_KEY: provenance_json.encode()})),
-        (out_dir / CATALOGUE_FITS, lambda path: write_fits_table(files, path, column_metadata(columns), header)),
-        (figures / "agreement.png", lambda path: agreement_bar_chart(summary, path)),
-        (figures / "agn_fraction_map.png", lambda path: agn_fraction_sky_map(summary, path)),
-        *([(figures / "truth_reliability.png", lambda path: truth_figure(summary["truth"], path))]
-          if summary.get("truth") else []),
-        (out_dir / "summary.json", lambda path: write_text_atomic(path, json.dumps(summary, indent=2) + "\n")),
-        (out_dir / "summary.md", lambda path: write_text_atomic(path, to_markdown(summary) + "\n")),
-        (out_dir / "summary.txt", lambda path: write_text_atomic(path, to_text(summary) + "\n")),
-        (out_dir / CATALOGUE_DIR / PROVENANCE_JSON, provenance.write),
-        (out_dir / CATALOGUE_DIR / "properties", lambda path: finalize_store(
-            path.parent, catalogue_name, column_meta=None, extra_properties=properties, partitions=wanted,
-            remove_stale=True)),
-        (out_dir / PROVENANCE_JSON, provenance.write),
-    ]
-    for path, write in steps:
-        try:
-            write(path)
-        except OSError as exc:  # name the file: pyarrow's errors do not
-            if exc.filename is None:
-                exc.filename = str(path)
-            raise
-

@@ -3,7 +3,6 @@ mock) and the model set (given, or trained quickly). Both are reused by a rerun 
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from collections.abc import Callable
@@ -94,25 +93,28 @@ def ingest_input(
 
 
 def prepare_store(
-    args: argparse.Namespace, config: PipelineConfig, out_dir: Path, client, progress: bool, say: Say
+    config: PipelineConfig, out_dir: Path, client, progress: bool, say: Say, *, store: Path | None = None,
+    input_path: Path | None = None, columns_path: Path | None = None, quarantine: Path | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """The store to classify and its provenance: --store as given, --input ingested, or the default mock."""
-    if args.store:
-        store = open_store(args.store)
-        return Path(args.store), {
-            "input": {"kind": "store", "path": str(Path(args.store).resolve())},
-            "column_map": {"name": store.properties.get("nepagn_column_map")},
+    """The store to classify and its provenance: `store` as given, `input_path` ingested through `columns_path`,
+    or (neither given) the default mock."""
+    if store is not None:
+        properties = open_store(store).properties
+        return Path(store), {
+            "input": {"kind": "store", "path": str(Path(store).resolve())},
+            "column_map": {"name": properties.get("nepagn_column_map")},
         }
-    if args.input:
-        input_path, columns_path, kind = Path(args.input), Path(args.columns), "file"
+    if input_path is not None:
+        if columns_path is None:
+            raise NepagnError(f"{input_path}: an input catalogue needs its column map (--columns)")
+        input_path, columns_path, kind = Path(input_path), Path(columns_path), "file"
     else:
         mock = config.mock
         input_path = simulate_mock(out_dir, int(mock["n_sources"]), int(mock["seed"]), say)
         columns_path, kind = catalogs_dir() / "columns" / MOCK_COLUMN_MAP, "mock"
     if not columns_path.is_file():
         raise NepagnError(f"{columns_path}: column map not found")
-    store_path = ingest_input(input_path, columns_path, out_dir, config, client, progress, say,
-                              getattr(args, "quarantine", None))
+    store_path = ingest_input(input_path, columns_path, out_dir, config, client, progress, say, quarantine)
     provenance = {
         "input": {"kind": kind, "path": str(input_path.resolve()), "sha256": sha256_file(input_path),
                   **({"mock": config.mock} if kind == "mock" else {})},
@@ -129,12 +131,12 @@ def quick_training_config(settings: dict[str, Any]) -> TrainingConfig:
 
 
 def prepare_models(
-    args: argparse.Namespace, config: PipelineConfig, store_path: Path, out_dir: Path, client, progress: bool,
-    say: Say,
+    config: PipelineConfig, store_path: Path, out_dir: Path, client, progress: bool, say: Say,
+    models: Path | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """The model set to classify with: --models as given, or Models A/B/C trained quickly on the store's labels."""
-    if args.models:
-        return Path(args.models), {"trained_by_this_build": False}
+    """The model set to classify with: `models` as given, or Models A/B/C trained quickly on the store's labels."""
+    if models is not None:
+        return Path(models), {"trained_by_this_build": False}
     settings = config.quick_training
     modeldir = out_dir / QUICK_MODELS
     record_path = out_dir / f"{QUICK_MODELS}.json"

@@ -22,35 +22,26 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from nepagn.bands import err_column, mag_column
-from nepagn.calibration import warn_if_uncalibrated
-from nepagn.domain import domain_provenance
 from nepagn.errors import NepagnError
-from nepagn.files import partial_directory, publish_directory, sha256_file, write_text_atomic
-from nepagn.fits_writer import write_fits_table
+from nepagn.files import partial_directory, publish_directory, sha256_file
 from nepagn.model.manifest import Manifest
-from nepagn.pipeline.catalogue_schema import catalogue_columns
-from nepagn.pipeline.outputs import write_voparquet
-from nepagn.pipeline.partition_task import PartitionJob, read_done_record, run_partition_jobs
+from nepagn.pipeline.catalogue_run import CATALOGUE_DIR, CatalogueRun, write_catalogue_files
+from nepagn.pipeline.partition_task import read_done_record, run_partition_jobs
 from nepagn.pipeline.provenance import (
     CATALOGUE_FORMAT_VERSION,
-    PROVENANCE_KEY,
     Provenance,
-    build_run_id,
     config_hash,
-    partition_key,
     utc_now,
 )
-from nepagn.pipeline.summary import add_counts, partition_counts, summarise, to_markdown, to_text
-from nepagn.pipeline.truth import complete_summary
-from nepagn.schema import CORE_COLUMNS, HEALPIX_29, SOURCE_ID, TRUE_CLASS, column_metadata
-from nepagn.store import Store, finalize_store, open_store, partition_path
+from nepagn.pipeline.summary import add_counts, partition_counts
+from nepagn.schema import CORE_COLUMNS, HEALPIX_29, SOURCE_ID, TRUE_CLASS
+from nepagn.store import Store, open_store, partition_path
+from nepagn.tasks import run_tasks
 from nepagn.update.apply_sources import link_or_copy
-from nepagn.update.tasks import run_tasks
 from nepagn.update.versions import VERSIONS_DIR, version_name, version_path
 
 log = logging.getLogger(__name__)
 
-CATALOGUE_DIR = "catalogue"
 
 
 class UpdateInterrupted(NepagnError):
@@ -110,7 +101,8 @@ def partition_entries(store: Store, columns: list[str], previous: dict[str, Any]
                         "dep_hash": known.get(sha), "dep_columns": columns}
         if entries[key]["dep_hash"] is None:
             todo.append((key, str(partition.path)))
-    hashes = run_tasks(client, _hash_job, [(path, columns) for _, path in todo], "hashing partitions")
+    hashes = run_tasks(client, _hash_job, [(path, columns) for _, path in todo], description="hashing partitions",
+                       unit="part")
     for (key, _), digest in zip(todo, hashes, strict=True):
         entries[key]["dep_hash"] = digest
     return entries
@@ -145,20 +137,10 @@ def build_version(
     with its position-match record where there is one).
     """
     previous = next(e for e in index["versions"] if e["version"] == index["current"])
-    manifest = Manifest.read(modeldir)
-    model_set_id, models = manifest.model_set_id, list(manifest.names)
     settings = index["settings"]
-    digest = config_hash(settings)
-    store = open_store(store_path)
-    run_id = build_run_id(store.snapshot_id, model_set_id, digest)
-    dep_columns = dependency_columns(store.columns, list(manifest.bands))
-    entries = partition_entries(store, dep_columns, previous, client)
-    with_truth = TRUE_CLASS in store.columns
-    calibration = manifest.calibration
-    columns = catalogue_columns(models, with_std=True, with_truth=with_truth, calibration=calibration,
-                                decision=manifest.decision)
-    warn_if_uncalibrated(calibration, f"catalogue version {number}")
-    domain = domain_provenance(Path(modeldir), manifest.file_hashes, f"catalogue version {number}")
+    run = CatalogueRun.prepare(store_path, modeldir, settings, f"catalogue version {number}")
+    store, run_id, model_set_id = run.store, run.run_id, run.manifest.model_set_id
+    entries = partition_entries(store, dependency_columns(store.columns, list(run.manifest.bands)), previous, client)
 
     partial = partial_directory(Path(out_dir) / VERSIONS_DIR / version_name(number))
     catalogue_root = partial / CATALOGUE_DIR
@@ -171,20 +153,14 @@ def build_version(
             key = f"{partition.order}/{partition.pixel}"
             entry = entries[key]
             target = partition_path(catalogue_root, partition.order, partition.pixel)
-            if _reusable(previous, out_dir, key, entry, model_set_id, digest):
+            if _reusable(previous, out_dir, key, entry, model_set_id, run.config_digest):
                 old = previous["partitions"][key]
                 link_or_copy(version_path(out_dir, previous) / old["file"], target)
                 entry.update({k: old[k] for k in ("sha256", "rows", "counts", "run_id")})
                 build.reused.append((partition.order, partition.pixel))
                 continue
-            jobs.append(PartitionJob(
-                store_path=str(Path(store_path).resolve()), order=partition.order, pixel=partition.pixel,
-                partition_hash=entry["store_sha256"], out_root=str(catalogue_root), done_dir=str(done_dir),
-                key=partition_key(entry["dep_hash"], model_set_id, digest, run_id),
-                modeldir=str(Path(modeldir).resolve()), model_set_id=model_set_id, run_id=run_id,
-                preprocess=settings["preprocess"], with_truth=with_truth,
-                summary_band=(settings.get("summary") or {}).get("magnitude_band"),
-            ))
+            jobs.append(run.partition_job(partition, entry["dep_hash"], entry["store_sha256"], catalogue_root,
+                                          done_dir))
         selected = jobs if limit_partitions is None else jobs[:limit_partitions]
         records = run_partition_jobs(client, selected, progress, key_prefix="update-partition")
         if len(selected) < len(jobs):
@@ -204,39 +180,26 @@ def build_version(
         rows_out = sum(entry["rows"] for entry in entries.values())
         if rows_out != store.num_rows:
             raise NepagnError(f"{partial}: {store.num_rows} sources in the store, {rows_out} catalogue rows")
-        summary = complete_summary(
-            summarise(add_counts(entry["counts"] for entry in entries.values()), models), store=store,
-            catalogue_root=catalogue_root, wanted=wanted, models=models,
-            band=(settings.get("summary") or {}).get("magnitude_band"),
-            decision=manifest.decision.record(),
-            degradation=manifest.degradation, domain_recorded=domain.get("status") == "recorded")
+        summary = run.summary(add_counts(entry["counts"] for entry in entries.values()), catalogue_root, wanted)
         provenance = Provenance(
-            run_id=run_id, model_set_id=model_set_id, config_hash=digest,
+            run_id=run_id, model_set_id=model_set_id, config_hash=run.config_digest,
             input={"store": str(Path(final_store_path).resolve()), "snapshot_id": store.snapshot_id,
                    "rows": store.num_rows, "partitions": len(wanted), "catalogue_version": number,
                    **({"update": applied} if applied else {})},
-            column_map=None,
-            models={"modeldir": str(Path(modeldir).resolve()), "names": models,
-                    "labels_hash": manifest.labels_hash, "calibration": manifest.calibration_record,
-                    "decision": manifest.decision.record(),
-                    "degradation": manifest.degradation,
-                    "domain": domain},
-            configs={"pipeline": settings}, started_utc=utc_now(),
+            column_map=None, models=run.models_record(), configs={"pipeline": settings}, started_utc=utc_now(),
             execution={"partitions_total": len(wanted), "partitions_computed": [list(k) for k in build.computed],
                        "partitions_reused": [list(k) for k in build.reused]},
         )
-        finalize_store(catalogue_root, index.get("catalogue_name", "nepagn_agn_sfg"),
-                       extra_properties={"nepagn_run_id": run_id, "nepagn_model_set_id": model_set_id,
-                                         "nepagn_catalogue_version": number, "nepagn_provenance": "provenance.json"},
-                       partitions=wanted)
         provenance.finished_utc = utc_now()
-        _write_exports(partial, wanted, columns, provenance, summary)
+        write_catalogue_files(partial, run, wanted, provenance, summary,
+                              index.get("catalogue_name", "nepagn_agn_sfg"),
+                              {"ORIGIN": "nepagn update", "CATVERS": number}, {"nepagn_catalogue_version": number})
         build.entry = {
             "version": number, "path": f"{VERSIONS_DIR}/{version_name(number)}", "run_id": run_id,
-            "model_set_id": model_set_id, "config_hash": digest, "created_utc": utc_now(),
+            "model_set_id": model_set_id, "config_hash": run.config_digest, "created_utc": utc_now(),
             "store": {"path": str(Path(final_store_path).resolve()), "snapshot_id": store.snapshot_id,
                       "rows": store.num_rows},
-            "models": {"modeldir": str(Path(modeldir).resolve()), "labels_hash": manifest.labels_hash},
+            "models": {"modeldir": str(run.modeldir), "labels_hash": run.manifest.labels_hash},
             "partitions_computed": [list(k) for k in build.computed],
             "partitions_reused": [list(k) for k in build.reused],
             "partitions": entries,
@@ -250,25 +213,6 @@ def build_version(
 def publish(build: VersionBuild, out_dir: Path) -> None:
     """Move a complete version directory to its final name (still unlisted until the index commits it)."""
     build.path = publish_directory(build.path, Path(out_dir) / build.entry["path"])
-
-
-def _write_exports(root: Path, wanted, columns, provenance: Provenance, summary: dict[str, Any]) -> None:
-    """Single Parquet, FITS, summary and figures of a version (as build-catalogue writes them); provenance.json last."""
-    from nepagn.report.catalogue_figures import agn_fraction_sky_map, agreement_bar_chart
-
-    files = [partition_path(root / CATALOGUE_DIR, order, pixel) for order, pixel in wanted]
-    text = provenance.to_json()
-    write_voparquet(files, root / "catalogue.parquet", columns, {PROVENANCE_KEY: text.encode()})
-    header = {"ORIGIN": "nepagn update", "RUN_ID": provenance.run_id, "MODELSET": provenance.model_set_id[:68],
-              "CATVERS": provenance.input["catalogue_version"], "PROVENAN": "provenance.json"}
-    write_fits_table(files, root / "catalogue.fits", column_metadata(columns), header)
-    agreement_bar_chart(summary, root / "figures" / "agreement.png")
-    agn_fraction_sky_map(summary, root / "figures" / "agn_fraction_map.png")
-    write_text_atomic(root / "summary.json", json.dumps(summary, indent=2) + "\n")
-    write_text_atomic(root / "summary.md", to_markdown(summary) + "\n")
-    write_text_atomic(root / "summary.txt", to_text(summary) + "\n")
-    provenance.write(root / CATALOGUE_DIR / "provenance.json")
-    provenance.write(root / "provenance.json")
 
 
 def bootstrap_index(out_dir: Path, store_path: Path, client) -> dict[str, Any]:
