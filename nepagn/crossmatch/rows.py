@@ -147,15 +147,16 @@ def position_update(store: Store, update: UpdateInput, options: MatchOptions, cl
     frame[columns.n_store_candidates] = pd.array(np.where(matched, result.n_store_candidates, 0), dtype="Int16")
     frame.loc[~matched, [columns.n_candidates, columns.n_store_candidates]] = pd.NA
     if LABEL in payload and LABEL_SOURCE not in payload:  # a label the survey gives says where it came from
-        frame[LABEL_SOURCE] = pd.array(np.where(rows[LABEL].notna().to_numpy(), survey, None),  # type: ignore[call-overload]
-                                       dtype="string")
+        frame[LABEL_SOURCE] = pd.array(
+            np.where(rows[LABEL].notna().to_numpy(), survey, None), dtype="string")  # type: ignore[call-overload]
         payload.append(LABEL_SOURCE)
     frame[RA], frame[DEC] = ra, dec
     frame[HEALPIX_29] = spatial_index(ra, dec)
     carried = [SOURCE_ID, *payload, *columns.names()]
     if append:
         frame.loc[unmatched, SOURCE_ID] = new_ids[unmatched]
-        frame[ORIGIN_SURVEY] = pd.array(np.where(unmatched, survey, None), dtype="string")  # type: ignore[call-overload]
+        frame[ORIGIN_SURVEY] = pd.array(
+            np.where(unmatched, survey, None), dtype="string")  # type: ignore[call-overload]
         carried.append(ORIGIN_SURVEY)
     keep = matched | is_attached | (unmatched & append)
     frame = frame[keep].reset_index(drop=True)
