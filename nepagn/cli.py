@@ -39,13 +39,23 @@ class CommandEntry:
 
 def _literal_constants(path: Path, names: set[str]) -> dict[str, str]:
     """Module-level string constants `names` of a source file, without importing it."""
-    found = {}
+    found: dict[str, str] = {}
     for node in ast.parse(path.read_text()).body:
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
             for target in node.targets:
                 if isinstance(target, ast.Name) and target.id in names:
                     found[target.id] = node.value.value
     return found
+
+
+def _source_file(module: str) -> Path:
+    """The source file of `module` (one pkgutil listed, so it has one), found without importing it."""
+    spec = importlib.util.find_spec(module)
+    if spec is None:  # the errors Path(find_spec(module).origin) raised in these cases
+        raise AttributeError("'NoneType' object has no attribute 'origin'")
+    if spec.origin is None:
+        raise TypeError("expected str, bytes or os.PathLike object, not NoneType")
+    return Path(spec.origin)
 
 
 def command_entries() -> list[CommandEntry]:
@@ -53,7 +63,7 @@ def command_entries() -> list[CommandEntry]:
     entries = []
     for info in sorted(pkgutil.iter_modules(nepagn.commands.__path__), key=lambda info: info.name):
         module = f"nepagn.commands.{info.name}"
-        constants = _literal_constants(Path(importlib.util.find_spec(module).origin), {"NAME", "HELP"})
+        constants = _literal_constants(_source_file(module), {"NAME", "HELP"})
         entries.append(CommandEntry(constants["NAME"], constants["HELP"], module))
     return entries
 

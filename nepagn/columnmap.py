@@ -262,7 +262,8 @@ class ColumnMap:
             dtype = _MAPPABLE[name].dtype if name in _MAPPABLE else "float32"
             if name == LABEL:
                 out[name] = (
-                    self._labels(raw, problems) if self.label else pd.Series(pd.NA, index=raw.index, dtype="string")
+                    self._labels(raw, self.label, problems) if self.label
+                    else pd.Series(pd.NA, index=raw.index, dtype="string")
                 )
                 continue
             rule = rules.get(name)
@@ -308,8 +309,7 @@ class ColumnMap:
             raise InputError(source, first.problem, column=first.column, rows=first.count)
         return frame
 
-    def _labels(self, raw: pd.DataFrame, problems: list[RowProblem]) -> pd.Series:
-        rule = self.label
+    def _labels(self, raw: pd.DataFrame, rule: LabelRule, problems: list[RowProblem]) -> pd.Series:
         values = raw[rule.source]
         text = (
             _blank_to_na(values, self.missing + rule.missing) if not pd.api.types.is_numeric_dtype(values) else values

@@ -41,10 +41,11 @@ MISSING_RULES = ("zero", "median")
 def _resolve_bands(bands: Sequence[Band] | Sequence[str] | None) -> tuple[Band, ...]:
     if bands is None:
         return load_registry()
-    bands = tuple(bands)
-    if all(isinstance(band, Band) for band in bands):
-        return bands
-    return get_bands([str(band) for band in bands])
+    given = tuple(bands)
+    resolved = tuple(band for band in given if isinstance(band, Band))
+    if len(resolved) == len(given):  # all Band already
+        return resolved
+    return get_bands([str(band) for band in given])
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,12 @@ class FeatureSpec:
     missing: str = "zero"
     mask_channel: bool = False
     standardise: bool = False
-    fill_values: tuple[tuple[float, float], ...] | None = None
-    scale: tuple[tuple[float, float, float, float], ...] | None = None
+    # one row per band: fill_values (mag median, err median), scale (mag mean, mag std, err mean, err std),
+    # colour_scale (colour mean, colour std); typed variadic as from_dict takes saved rows without checking lengths
+    fill_values: tuple[tuple[float, ...], ...] | None = None
+    scale: tuple[tuple[float, ...], ...] | None = None
     colour_channel: bool = False
-    colour_scale: tuple[tuple[float, float], ...] | None = None
+    colour_scale: tuple[tuple[float, ...], ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bands", _resolve_bands(self.bands))

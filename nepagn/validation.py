@@ -48,7 +48,7 @@ class RowProblem:
     def describe(self) -> str:
         return f"column {self.column!r}: {self.problem}"
 
-    def describe_row(self, index: int) -> str:
+    def describe_row(self, index: int | np.integer) -> str:
         """The problem as it applies to row `index`, quoting that row's own value where known."""
         if self.values is None:
             return self.describe()

@@ -131,9 +131,12 @@ def read_column_meta(schema: pa.Schema) -> dict[str, dict[str, str]]:
         return {}
     meta: dict[str, dict[str, str]] = {}
     for field in ET.fromstring(content).iter(f"{{{_NS}}}FIELD"):
-        entry = {key: field.get(key) for key in ("unit", "ucd") if field.get(key)}
+        entry = {key: value for key in ("unit", "ucd") if (value := field.get(key))}
         description = field.find(f"{{{_NS}}}DESCRIPTION")
         if description is not None and description.text:
             entry["description"] = description.text
-        meta[field.get("name")] = entry
+        name = field.get("name")
+        if name is None:  # VOTable requires a FIELD's name (votable_header always writes one): no column to describe
+            continue
+        meta[name] = entry
     return meta

@@ -131,7 +131,7 @@ def assign(pairs: pd.DataFrame, n_survey: int, attached: np.ndarray, taken: set[
         "matched_with_several_candidates": int(((per_source[codes[matches]] >= 2)
                                                 | (per_survey[survey_rows[matches]] >= 2)).sum()),
     }
-    residual = {"east": None, "north": None, "median_sep": None, "p90_sep": None}
+    residual: dict[str, float | None] = {"east": None, "north": None, "median_sep": None, "p90_sep": None}
     if len(matches):
         residual = {"east": round(float(np.median(pairs[EAST].to_numpy()[matches])), 4),
                     "north": round(float(np.median(pairs[NORTH].to_numpy()[matches])), 4),

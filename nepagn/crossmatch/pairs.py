@@ -46,7 +46,7 @@ def margin_order(partition_order: int, radius_arcsec: float) -> int:
     margin pixel is narrower than the match radius (the margin is then wider than the radius: still exact)."""
     import hats.pixel_math.healpix_shim as hp
 
-    finest = int(hp.margin2order(margin_thr_arcmin=radius_arcsec / 60.0))
+    finest = int(hp.margin2order(margin_thr_arcmin=np.asarray(radius_arcsec / 60.0)))  # hats takes an array
     return max(partition_order + 1, min(partition_order + MARGIN_ORDER_STEP, finest))
 
 
@@ -71,7 +71,11 @@ def survey_catalog(ra: np.ndarray, dec: np.ndarray, radius_arcsec: float, max_ro
         catalog = lsdb.from_dataframe(frame, ra_column=RA, dec_column=DEC, lowest_order=order, highest_order=order,
                                       partition_rows=max(max_rows, 1), margin_order=margin_order(order, radius_arcsec),
                                       catalog_name="survey")
+    if catalog.margin is None:  # from_dataframe with a margin_order always builds one; what .hc_structure raised
+        raise AttributeError("'NoneType' object has no attribute 'hc_structure'")
     threshold = catalog.margin.hc_structure.catalog_info.margin_threshold
+    if threshold is None:  # lsdb records the threshold of every margin it builds; what the comparison raised
+        raise TypeError(f"'<' not supported between instances of 'NoneType' and '{type(radius_arcsec).__name__}'")
     if threshold < radius_arcsec:  # cannot happen by margin_order(); a wrong margin would lose edge matches
         raise RuntimeError(f"survey margin {threshold} arcsec is narrower than the radius {radius_arcsec}")
     return catalog

@@ -70,7 +70,8 @@ def match_quality(store_path: str | Path, survey_file: str | Path, survey: str =
     appended = links[links["appended"]]
     duplicates = has_counterpart.loc[appended["survey_id"]].to_numpy()
     n_true = int(has_counterpart.sum())
-    result = {
+    by_kind: dict[str, dict[str, int]] = {}
+    result: dict[str, Any] = {
         "survey_sources": int(len(truth)),
         "with_stored_counterpart": n_true,
         "attached": int(len(matched)),
@@ -81,11 +82,11 @@ def match_quality(store_path: str | Path, survey_file: str | Path, survey: str =
         "appended": int(len(appended)),
         "appended_with_stored_counterpart": int(duplicates.sum()),
         "duplicate_rate": round(float(duplicates.sum()) / len(appended), 5) if len(appended) else None,
-        "by_kind": {},
+        "by_kind": by_kind,
     }
     for kind in KINDS:
         of_kind = truth[TRUE_KIND].eq(kind)
-        result["by_kind"][kind] = {
+        by_kind[kind] = {
             "survey_sources": int(of_kind.sum()),
             "attached": int((kinds == kind).sum()),
             "attached_correctly": int((correct & (kinds == kind)).sum()),

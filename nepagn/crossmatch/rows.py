@@ -137,8 +137,9 @@ def position_update(store: Store, update: UpdateInput, options: MatchOptions, cl
                           f"a stored source that does not carry {columns.id}; rename the survey (--survey)")
 
     frame = rows[payload].copy()
-    frame[SOURCE_ID] = pd.array(np.where(is_attached, [attached.get(v) for v in survey_ids], result.source_id),
-                                dtype="string")
+    # np.where(..., None) and lists holding None: numpy's stubs leave None out of ArrayLike, numpy takes it (object)
+    frame[SOURCE_ID] = pd.array(np.where(is_attached, [attached.get(v) for v in survey_ids],  # type: ignore[arg-type]
+                                         result.source_id), dtype="string")
     frame[columns.id] = pd.array(survey_ids, dtype="string")
     matched = result.outcome == MATCHED
     frame[columns.sep] = np.where(matched, result.sep_arcsec, np.nan)
@@ -146,14 +147,16 @@ def position_update(store: Store, update: UpdateInput, options: MatchOptions, cl
     frame[columns.n_store_candidates] = pd.array(np.where(matched, result.n_store_candidates, 0), dtype="Int16")
     frame.loc[~matched, [columns.n_candidates, columns.n_store_candidates]] = pd.NA
     if LABEL in payload and LABEL_SOURCE not in payload:  # a label the survey gives says where it came from
-        frame[LABEL_SOURCE] = pd.array(np.where(rows[LABEL].notna().to_numpy(), survey, None), dtype="string")
+        frame[LABEL_SOURCE] = pd.array(
+            np.where(rows[LABEL].notna().to_numpy(), survey, None), dtype="string")  # type: ignore[call-overload]
         payload.append(LABEL_SOURCE)
     frame[RA], frame[DEC] = ra, dec
     frame[HEALPIX_29] = spatial_index(ra, dec)
     carried = [SOURCE_ID, *payload, *columns.names()]
     if append:
         frame.loc[unmatched, SOURCE_ID] = new_ids[unmatched]
-        frame[ORIGIN_SURVEY] = pd.array(np.where(unmatched, survey, None), dtype="string")
+        frame[ORIGIN_SURVEY] = pd.array(
+            np.where(unmatched, survey, None), dtype="string")  # type: ignore[call-overload]
         carried.append(ORIGIN_SURVEY)
     keep = matched | is_attached | (unmatched & append)
     frame = frame[keep].reset_index(drop=True)

@@ -68,15 +68,17 @@ def agn_fraction_sky_figure(summary: dict[str, Any]) -> Figure:
         lon = centre + (lon - centre + 180) % 360 - 180  # no pixel split across RA = 0
         polygons = np.stack([lon, lat], axis=-1)
         enough = classified >= MIN_SOURCES_PER_PIXEL
-        fraction = PolyCollection(polygons[enough], array=(agn / np.maximum(classified, 1))[enough],
+        # matplotlib's stubs type verts as a Sequence; an (n, m, 2) array is what its fast path in set_verts takes
+        fraction = PolyCollection(polygons[enough],  # type: ignore[arg-type]
+                                  array=(agn / np.maximum(classified, 1))[enough],
                                   cmap="viridis", edgecolors="face", linewidths=0.2)
         fraction.set_clim(0.0, 1.0)
         ax.add_collection(fraction)
         colourbar = figure.colorbar(fraction, ax=ax, shrink=0.85, pad=0.02)
         colourbar.set_label("AGN fraction (consensus class)", fontsize=10)
         colourbar.ax.tick_params(labelsize=9)
-        sparse = PolyCollection(polygons[~enough], facecolors="0.85", edgecolors="0.6", hatch="///",
-                                linewidths=0.2)
+        sparse = PolyCollection(polygons[~enough],  # type: ignore[arg-type]  # as above
+                                facecolors="0.85", edgecolors="0.6", hatch="///", linewidths=0.2)
         ax.add_collection(sparse)
         if (~enough).any():
             ax.legend(handles=[Patch(facecolor="0.85", edgecolor="0.6", hatch="///",

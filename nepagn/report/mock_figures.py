@@ -43,7 +43,7 @@ def redshift_figure(mock: pd.DataFrame, path: Path) -> None:
     """Spectroscopic redshift distribution of the labelled sources, SFG and AGN (cf. the paper's Fig. 4)."""
     labelled = mock[mock["label"].notna()]
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    bins = np.arange(0.0, 4.01, 0.1)
+    bins = np.arange(0.0, 4.01, 0.1).tolist()  # a list: what matplotlib's stubs take (hist makes it an array again)
     for cls, style in CLASS_STYLE.items():
         z = labelled.loc[labelled["label"] == cls, "z_spec"]
         ax.hist(z, bins=bins, histtype="stepfilled", alpha=0.35, color=style["color"])

@@ -249,9 +249,9 @@ def mean_roc(oof: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, float, float]:
         fpr, tpr, _ = roc_curve(y, p)
         tprs.append(np.interp(FPR_GRID, fpr, tpr))
         aucs.append(roc_auc_score(y, p))
-    tprs = np.asarray(tprs)
+    curves = np.asarray(tprs)
     spread = float(np.std(aucs, ddof=1)) if len(aucs) > 1 else 0.0
-    return tprs.mean(axis=0), tprs.std(axis=0), float(np.mean(aucs)), spread
+    return curves.mean(axis=0), curves.std(axis=0), float(np.mean(aucs)), spread
 
 
 def _roc_axes(ax, title: str) -> None:
@@ -310,11 +310,18 @@ def ablation_table(pred: Predictions) -> str:
     return "\n".join(lines)
 
 
+def _selections(pred: Predictions) -> pd.DataFrame:
+    """The run's colour-cut table; callers ask only when it was stored (AttributeError as before otherwise)."""
+    if pred.selections is None:
+        raise AttributeError("'NoneType' object has no attribute 'columns'")
+    return pred.selections
+
+
 def selection_rows(pred: Predictions, model: str) -> pd.DataFrame:
     """Per colour cut: objects it applies to, its TPR/FPR/precision, and the network's TPR at the cut's FPR."""
-    sel = pred.selections
     rows = []
     oof = pred.oof[pred.oof["model"] == model]
+    sel = _selections(pred)
     for name, spec in SELECTIONS.items():
         column = f"sel_{name}_applicable"
         if column not in sel.columns:
@@ -363,7 +370,7 @@ def selection_fig(pred: Predictions, model: str, title: str):
     nrows = (n + cols - 1) // cols
     fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 4.0 * nrows + 0.6), squeeze=False)
     oof = pred.oof[pred.oof["model"] == model]
-    sel = pred.selections
+    sel = _selections(pred)
     for ax, (_, row) in zip(axes.flat, enough.iterrows(), strict=False):
         ids = sel.loc[sel[f"sel_{row['selection']}_applicable"], "source_id"]
         mean, std, auc, auc_std = mean_roc(oof[oof["source_id"].isin(ids)])

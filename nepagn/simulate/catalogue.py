@@ -197,8 +197,11 @@ def _simulate_block(seed: int, block: int, start: int, counts: np.ndarray, sampl
     z_spec = np.where(has_spec, np.maximum(z + rng.normal(0.0, 3e-4, size) * (1.0 + z), 0.0), np.nan)
     xray_only = rng.random(size) < AGN_XRAY_ONLY_FRACTION
 
-    label = np.where(names == "labelled_sfg", LABEL_SFG, np.where(names == "labelled_agn", LABEL_AGN, None))
-    label_source = np.where(labelled, np.where((names == "labelled_agn") & xray_only, "xray", "spec"), None)
+    # numpy's stubs leave None out of ArrayLike, but np.where takes it (an object array with None where not chosen)
+    label = np.where(names == "labelled_sfg", LABEL_SFG,
+                     np.where(names == "labelled_agn", LABEL_AGN, None))  # type: ignore[call-overload]
+    label_source = np.where(labelled, np.where((names == "labelled_agn") & xray_only, "xray", "spec"),
+                            None)  # type: ignore[call-overload]
     ids = [f"NEPWMOCK{index:010d}" for index in range(start, start + size)]
 
     data: dict[str, object] = {

@@ -107,14 +107,16 @@ def attenuate(flux: np.ndarray, rest: RestFrame, ebv: np.ndarray) -> np.ndarray:
     return flux * np.exp(-0.4 * np.log(10.0) * rest.take(tabulated("calzetti")) * ebv)
 
 
-def blackbody_nu(lam: np.ndarray, temperature: np.ndarray | float, beta: float = 0.0) -> np.ndarray:
+def blackbody_nu(lam: np.ndarray | float, temperature: np.ndarray | float, beta: float = 0.0) -> np.ndarray:
     """Modified blackbody nu^beta B_nu(T) in relative units (lambda in micron, T in kelvin)."""
     x = HC_OVER_K_UM_K / (lam * temperature)
     with np.errstate(over="ignore"):
         return x ** (3.0 + beta) / np.expm1(np.minimum(x, 700.0))
 
 
-def _normalised_mbb(lam: np.ndarray, temperature: np.ndarray | float, beta: float, lam_norm: float) -> np.ndarray:
+def _normalised_mbb(
+    lam: np.ndarray, temperature: np.ndarray | float, beta: float, lam_norm: np.ndarray | float
+) -> np.ndarray:
     return blackbody_nu(lam, temperature, beta) / blackbody_nu(lam_norm, temperature, beta)
 
 

@@ -232,9 +232,11 @@ def _assign_targets(plan: SourcePlan, store: Store, incoming: pd.DataFrame, max_
     if orphan.any():
         plan.new_partitions = place_new_sky(healpix[orphan], keys, max_rows)
         orphan_targets = containing_partition(healpix[orphan], plan.new_partitions)
-        for index, target in zip(np.flatnonzero(orphan), orphan_targets, strict=True):
-            targets[index] = target
+        for row, target in zip(np.flatnonzero(orphan), orphan_targets, strict=True):
+            targets[row] = target
     groups: dict[Key, list[int]] = defaultdict(list)
-    for index, target in enumerate(targets):
-        groups[target].append(index)
+    for index, key in enumerate(targets):
+        if key is None:  # cannot happen: place_new_sky gives every orphan a partition or raises InputError
+            raise RuntimeError(f"incoming row {index} was given no partition")
+        groups[key].append(index)
     plan.incoming = {key: incoming.iloc[indices].reset_index(drop=True) for key, indices in groups.items()}
