@@ -7,6 +7,7 @@ network's input rows, so a model trained on a band list infers on exactly that l
 from __future__ import annotations
 
 import csv
+import io
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -120,3 +121,16 @@ def bands_in_group(group: str, registry: Sequence[Band] | None = None) -> tuple[
         raise KeyError(f"unknown group {group!r}; expected one of {GROUPS}")
     registry = load_registry() if registry is None else registry
     return tuple(band for band in registry if band.group == group)
+
+
+REGISTRY_FIELDS = ("id", "facility", "instrument", "filter", "wavelength_um", "depth_ab", "group")
+
+
+def registry_text(bands: list[Band]) -> str:
+    """Band rows as registry CSV text (the format of catalogs/bands_nepw.csv)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(REGISTRY_FIELDS)
+    for band in bands:
+        writer.writerow([getattr(band, name) for name in REGISTRY_FIELDS])
+    return buffer.getvalue()

@@ -73,6 +73,13 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
         Path(tmp).unlink(missing_ok=True)
 
 
+def save_figure(figure: Any, path: str | Path, **savefig: Any) -> Path:
+    """Save a matplotlib figure to `path` atomically, in the format its suffix names; returns the path."""
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format=Path(path).suffix.lstrip(".") or None, **savefig)
+    return Path(path)
+
+
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     """Write `data` to `path` atomically (temporary file beside it, then rename); returns the path."""
     with atomic_path(path) as tmp:

@@ -95,16 +95,15 @@ def test_report_without_predictions_is_a_one_line_error(tmp_path, capsys):
     assert not (tmp_path / "docs" / "validation_report.md").exists()
 
 
-def test_save_calibration_refuses_a_model_set_that_carries_its_own(tiny_runs, tmp_path, capsys):
-    import json
+def test_save_calibration_refuses_a_model_set_that_carries_its_own(tiny_model_set, tmp_path, capsys):
     import shutil
 
     modeldir = tmp_path / "models"
-    shutil.copytree(tiny_runs[0], modeldir, ignore=shutil.ignore_patterns("calibration"))
-    (modeldir / "manifest.json").write_text(json.dumps({"calibration": {"fitted_on": "inner_split"}}))
+    shutil.copytree(tiny_model_set, modeldir)
+    before = {path.name: path.read_bytes() for path in (modeldir / "calibration").iterdir()}
     status = main(["report", "--models", str(modeldir), "--out", str(tmp_path / "docs"), "--save-calibration"])
     assert status == 2 and "already carries the calibrators" in capsys.readouterr().err
-    assert not (modeldir / "calibration").exists()
+    assert {path.name: path.read_bytes() for path in (modeldir / "calibration").iterdir()} == before
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +209,7 @@ def _sky_summary() -> dict:
 def test_agn_fraction_map_has_ra_dec_axes_and_does_not_paint_sparse_pixels_as_zero():
     from matplotlib.collections import PolyCollection
 
-    from nepagn.report.catalogue_figures import agn_fraction_sky_figure
+    from nepagn.pipeline.catalogue_figures import agn_fraction_sky_figure
 
     figure = agn_fraction_sky_figure(_sky_summary())
     ax = figure.axes[0]

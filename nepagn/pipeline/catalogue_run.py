@@ -47,7 +47,7 @@ class CatalogueRun:
     settings: dict[str, Any]  # the pipeline settings that change a partition's content (config hash)
     config_digest: str
     run_id: str
-    columns: list[Column]
+    columns: tuple[Column, ...]
     domain: dict[str, Any]
 
     @classmethod
@@ -115,8 +115,8 @@ def write_catalogue_files(
     names the file it was writing. `header`: FITS cards beside RUN_ID and MODELSET; `properties`: HATS
     properties beside the run and model-set ids.
     """
-    from nepagn.report.catalogue_figures import agn_fraction_sky_map, agreement_bar_chart
-    from nepagn.report.truth_figures import truth_figure
+    from nepagn.pipeline.catalogue_figures import agn_fraction_sky_map, agreement_bar_chart
+    from nepagn.pipeline.truth_figures import truth_figure
 
     files = [partition_path(out_dir / CATALOGUE_DIR, order, pixel) for order, pixel in wanted]
     provenance_json = provenance.to_json()
@@ -138,7 +138,7 @@ def write_catalogue_files(
         (out_dir / "summary.txt", lambda path: write_text_atomic(path, to_text(summary) + "\n")),
         (out_dir / CATALOGUE_DIR / PROVENANCE_JSON, provenance.write),
         (out_dir / CATALOGUE_DIR / "properties", lambda path: finalize_store(
-            path.parent, catalogue_name, column_meta=None, extra_properties=properties, partitions=wanted,
+            out_dir / CATALOGUE_DIR, catalogue_name, column_meta=None, extra_properties=properties, partitions=wanted,
             remove_stale=True)),
         (out_dir / PROVENANCE_JSON, provenance.write),
     ]

@@ -309,7 +309,7 @@ def column_map_text(config: SurveyConfig | None = None, name: str = SURVEY_NAME)
 
 def registry_text(config: SurveyConfig | None = None) -> str:
     """Registry rows (CSV like catalogs/bands_nepw.csv) of the survey's bands, for --band-registry."""
-    from nepagn.update.bands import registry_text as to_text
+    from nepagn.bands import registry_text as to_text
 
     return to_text(list((config or SurveyConfig()).bands))
 

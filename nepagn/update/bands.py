@@ -7,8 +7,6 @@ and input order; `nepagn train` with the same variable set trains models that us
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import os
 from pathlib import Path
@@ -18,19 +16,6 @@ from nepagn.errors import InputError
 from nepagn.resources import catalogs_dir
 
 log = logging.getLogger(__name__)
-
-FIELDS = ("id", "facility", "instrument", "filter", "wavelength_um", "depth_ab", "group")
-
-
-def registry_text(bands: list[Band]) -> str:
-    """Band rows as registry CSV text (the format of catalogs/bands_nepw.csv)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(FIELDS)
-    for band in bands:
-        writer.writerow([getattr(band, name) for name in FIELDS])
-    return buffer.getvalue()
-
 
 def merge_band_rows(stored: str | Path | None, given: str | Path | None) -> list[Band]:
     """The extra bands of the store plus those in the user's file; a clash with a known band is an error."""

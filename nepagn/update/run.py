@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nepagn.bands import registry_text
 from nepagn.crossmatch.options import MatchOptions
 from nepagn.errors import NepagnError
 from nepagn.pipeline.provenance import utc_now
@@ -118,7 +119,7 @@ def update_catalogue(
     registry = None
     if extra:  # the store's extra bands and the new ones, known here and on the workers during the update
         registry = out_dir / f".bands-{uuid.uuid4().hex[:8]}.csv"
-        registry.write_text(bands.registry_text(extra))
+        registry.write_text(registry_text(extra))
     bands.activate(registry, client)
     try:
         return _update(store_path, out_dir, index, current, before, add, columns, client, models, retrain, extra,
@@ -151,7 +152,7 @@ def _update(store_path, out_dir, index, current, before, add, columns, client, m
             inputs = apply_sources.read_inputs_record(before.path) + [{**update.describe(), "version": number,
                                                                         "applied_utc": utc_now(), **plan.record()}]
             staged = apply_sources.stage_store(before, plan, client, inputs,
-                                               bands.registry_text(extra) if extra else None, progress, extra_files)
+                                               registry_text(extra) if extra else None, progress, extra_files)
             splits = staged.splits
         after = open_store(staged.path) if staged else before
         modeldir = Path(models).resolve() if models else Path(current["models"]["modeldir"])

@@ -9,6 +9,8 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
+from nepagn.files import save_figure
+
 
 def truth_figure(truth: dict[str, Any], path: str | Path) -> Path:
     """Reliability diagram (calibrated p_agn of every model against the true AGN fraction) and per-bin panel."""
@@ -47,6 +49,6 @@ def truth_figure(truth: dict[str, Any], path: str | Path) -> Path:
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120, bbox_inches="tight")
+    save_figure(figure, path, dpi=120, bbox_inches="tight")
     plt.close(figure)
     return path

@@ -105,12 +105,11 @@ def agn_fraction_sky_map(summary: dict[str, Any], path: str | Path) -> Path:
 
 def _save(figure, path: str | Path) -> Path:
     """Save under a temporary name, then rename: a failed write (a full disk) leaves no half PNG."""
-    from nepagn.files import atomic_path
+    from nepagn.files import save_figure
 
     path = Path(path)
     try:
-        with atomic_path(path) as tmp:
-            figure.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
+        save_figure(figure, path, dpi=120, bbox_inches="tight")
     finally:
         plt.close(figure)
     return path
