@@ -9,7 +9,7 @@ from nepagn.cli import command_entries, main
 
 EXPECTED = {"build-catalogue", "simulate", "simulate-survey", "ingest", "export", "train", "report", "update",
             "evaluate"}
-EXPERIMENTS = ("real-sample", "mock", "transfer", "ceiling")  # the sub-subcommands of `nepagn evaluate`
+EXPERIMENTS = ("real-sample", "mock", "transfer", "ceiling", "match-quality")  # of `nepagn evaluate`
 
 
 def test_every_command_is_discovered_with_its_help():

@@ -289,6 +289,12 @@ def test_matched_survey_recovers_the_simulated_truth(appended):
     assert match_quality(appended["store"], fits, SURVEY) == quality
 
 
+def test_match_quality_command_prints_the_same_json(appended, capsys):
+    survey = appended["paths"]["survey"]
+    assert main(["evaluate", "match-quality", str(appended["store"]), str(survey), "--survey", SURVEY]) == 0
+    assert json.loads(capsys.readouterr().out) == match_quality(appended["store"], survey, SURVEY)
+
+
 def test_every_survey_source_has_one_outcome_and_the_counts_are_recorded(appended):
     record = appended["first"].crossmatch
     counts = record["counts"]

@@ -225,3 +225,13 @@ def test_interrupted_write_leaves_nothing(tmp_path):
     with pytest.raises(RuntimeError):
         write_catalogue(failing_chunks(), tmp_path / "mock.parquet")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_draws_the_mock_figures_beside_the_catalogue(tmp_path):
+    figures = tmp_path / "figures"
+    assert cli.main(["simulate", "--n-sources", "3000", "--out", str(tmp_path / "mock.parquet"), "--figures",
+                     str(figures), "--no-progress"]) == 0
+    names = sorted(path.name for path in figures.iterdir())
+    assert names == ["mock_colours.png", "mock_coverage.png", "mock_detected_fraction.png", "mock_redshift.png"]
+    assert all((figures / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for name in names)
+

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+from pathlib import Path
 
 from nepagn.cluster import add_cluster_arguments
 from nepagn.evaluation.real_sample import BAND_SETS
@@ -57,7 +58,13 @@ def _ceiling_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="JSON file to write")
 
 
-EXPERIMENTS = {  # sub-subcommand -> (the nepagn.evaluation module that runs it, help, its options)
+def _match_quality_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("store", type=Path, help="the store a simulated survey was added to by position")
+    parser.add_argument("survey_file", type=Path, help="the survey file of `nepagn simulate-survey` (its truth)")
+    parser.add_argument("--survey", help="the survey's name in the store (default: nepagn simulate-survey's name)")
+
+
+EXPERIMENTS = {  # sub-subcommand -> (the module that runs it from the parsed arguments, help, its options)
     "real-sample": ("nepagn.evaluation.real_sample", "repeated strict CV of recipes on the real labelled 14-band "
                     "sample (Poliszczuk et al. 2021); writes an EVALDIR", _real_sample_arguments),
     "mock": ("nepagn.evaluation.mock", "band-group ablation CV of a recipe on mock galaxies by true class, and the "
@@ -66,6 +73,8 @@ EXPERIMENTS = {  # sub-subcommand -> (the nepagn.evaluation module that runs it,
                  "two thirds, score the fainter third", _transfer_arguments),
     "ceiling": ("nepagn.evaluation.ceiling", "the ROC AUC a classifier trained on the mock inference set's own true "
                 "classes reaches", _ceiling_arguments),
+    "match-quality": ("nepagn.crossmatch.quality", "how well a position match recovered a simulated survey's truth: "
+                      "completeness and false-match rate, as JSON", _match_quality_arguments),
 }
 
 

@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk-rows", type=int, default=catalogue.BLOCK_ROWS, metavar="N",
                         help=f"rows per written chunk; memory stays bounded by max(N, {catalogue.BLOCK_ROWS}) rows")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--figures", type=Path, metavar="DIR",
+                        help="also draw the figures that show what the mock looks like (docs/mock.md) into DIR")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,4 +52,9 @@ def run(args: argparse.Namespace) -> int:
 
         rows = write_catalogue(counted(), args.out)
     log.info("wrote %d sources to %s", rows, args.out)
+    if args.figures:
+        from nepagn.report.mock_figures import make_figures
+
+        for path in make_figures(args.figures, args.n_sources, args.seed):
+            print(f"wrote {path}")
     return 0

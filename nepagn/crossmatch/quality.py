@@ -5,7 +5,7 @@ false-match rate = attachments to a stored source that is not the true counterpa
 attachment of a companion or extra source, which has none) / all attachments; duplicate rate = appended
 rows whose survey source did have a stored counterpart / appended rows.
 
-    python -m nepagn.crossmatch.quality STORE SURVEY_FILE [--survey euclid]
+    nepagn evaluate match-quality STORE SURVEY_FILE [--survey euclid]
 """
 
 from __future__ import annotations
@@ -114,16 +114,6 @@ def _all_ids(store_path: str | Path) -> np.ndarray:
                            for p in store.partitions]).astype(str)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Print the match quality of a store's survey columns as JSON."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("store", type=Path)
-    parser.add_argument("survey_file", type=Path)
-    parser.add_argument("--survey", default=SURVEY_NAME)
-    args = parser.parse_args(argv)
-    print(json.dumps(match_quality(args.store, args.survey_file, args.survey), indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def run_from_args(args: argparse.Namespace) -> str:
+    """`nepagn evaluate match-quality STORE SURVEY_FILE`: the match quality as JSON text."""
+    return json.dumps(match_quality(args.store, args.survey_file, args.survey or SURVEY_NAME), indent=2)

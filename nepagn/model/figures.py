@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
+from nepagn.files import save_figure
 from nepagn.model.baseline import BASELINE_MODEL  # noqa: E402
 from nepagn.model.metrics import THRESHOLD_WORDS  # noqa: E402
 
@@ -47,7 +48,7 @@ def plot_history(root: Path, model: str, out: Path) -> None:
         ax.set_xlabel("epoch")
     fig.suptitle(f"Model {model}: training history of every fold network (dots: kept best epoch)")
     fig.tight_layout()
-    fig.savefig(out, dpi=120)
+    save_figure(fig, out, dpi=120)
     plt.close(fig)
 
 
@@ -80,7 +81,7 @@ def plot_roc(oof: pd.DataFrame, out: Path) -> None:
     ax.set_title("ROC, out-of-fold predictions")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(out, dpi=120)
+    save_figure(fig, out, dpi=120)
     plt.close(fig)
 
 

@@ -1,13 +1,11 @@
 """Figures that show what the mock catalogue looks like (docs/mock.md), in the manner of Chen et al. 2021 Figs. 4-5.
 
-Regenerate with: python -m nepagn.report.mock_figures --out docs/figures
+Regenerate with: nepagn simulate --out mock.parquet --figures docs/figures
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -18,6 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from nepagn.bands import load_registry  # noqa: E402
+from nepagn.files import save_figure
 from nepagn.simulate import footprint, simulate_catalogue  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -54,7 +53,7 @@ def redshift_figure(mock: pd.DataFrame, path: Path) -> None:
     ax.set_title("Mock labelled set: redshift distribution", fontsize=10)
     ax.legend(frameon=False)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -78,7 +77,7 @@ def colour_figure(mock: pd.DataFrame, path: Path) -> None:
         ax.legend(frameon=False, title="detected in both", title_fontsize=8)
     fig.suptitle("Mock labelled set: colour distributions of AGN and SFG (dotted: medians)", fontsize=11)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -104,7 +103,7 @@ def detected_fraction_figure(mock: pd.DataFrame, path: Path) -> None:
                  fontsize=10)
     ax.legend(frameon=False, ncol=3, loc="upper center")
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -153,7 +152,7 @@ def coverage_figure(mock: pd.DataFrame, path: Path) -> list[str]:
     fig.suptitle("Mock NEP-Wide field (5.4 deg$^2$ around RA 270.0, Dec +66.56): where each survey detects "
                  f"({len(mock):,} sources; grey: not detected)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     return titles
 
@@ -171,19 +170,3 @@ def make_figures(out_dir: Path, n_sources: int = 91_861, seed: int = 0) -> list[
         paths.append(out_dir / name)
         log.info("wrote %s", out_dir / name)
     return paths
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: python -m nepagn.report.mock_figures --out docs/figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("docs/figures"))
-    parser.add_argument("--n-sources", type=int, default=91_861)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
-    make_figures(args.out, args.n_sources, args.seed)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -25,6 +25,7 @@ from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
 
 from nepagn.calibration import brier, fit_calibrator, reliability_curve  # noqa: E402
 from nepagn.errors import InputError  # noqa: E402
+from nepagn.files import save_figure
 from nepagn.model.baseline import BASELINE_MODEL  # noqa: E402
 from nepagn.model.figures import PAPER_TABLE1  # noqa: E402
 from nepagn.model.metrics import classification_metrics, summarise  # noqa: E402
@@ -522,7 +523,7 @@ def _save(fig, path: Path, tight: bool = True) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if tight:
         fig.tight_layout()
-    fig.savefig(path, dpi=130)
+    save_figure(fig, path, dpi=130)
     plt.close(fig)
     log.info("wrote %s", path)
     return path
