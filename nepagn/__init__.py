@@ -19,6 +19,11 @@ The public API, for notebooks and scripts (the `nepagn` command runs the same fu
     models.predict_proba(rows)     # p_agn_<m>, score_agn_<m>, score_agn_<m>_std per model
     models.predict(rows)           # is_agn_<m>, p_agn_mean and the named subsets, by the set's own rule
 
+    # one recipe as a scikit-learn estimator, fitted under the strict protocol (sklearn's CV and calibration)
+    from sklearn.model_selection import cross_val_score
+    labelled = rows[rows["label"].notna()]
+    cross_val_score(nepagn.RecipeClassifier("HGBC"), labelled, labelled["label"] == "AGN", scoring="roc_auc")
+
 Names are imported on first use, so `import nepagn` stays light (no TensorFlow, Dask or scikit-learn).
 """
 
@@ -41,6 +46,7 @@ _PUBLIC = {
     "train_model_set": "nepagn.model.training",
     "ModelSet": "nepagn.model.inference",
     "Manifest": "nepagn.model.manifest",
+    "RecipeClassifier": "nepagn.model.estimator",
     "build_catalogue": "nepagn.pipeline.build",
     "update_catalogue": "nepagn.update.run",
     "export_store": "nepagn.export",

@@ -31,22 +31,23 @@ def _fit_network_member(recipe, spec, frame, y, fit_rows, monitor_rows, seed):
         recipe.model, recipe.training, seed=seed,
     )
 
-    def predict(rows: np.ndarray) -> np.ndarray:
-        return np.asarray(result.model(spec.transform(frame.iloc[rows]), training=False)).reshape(-1)
+    def predict(rows_of: pd.DataFrame) -> np.ndarray:
+        return np.asarray(result.model(spec.transform(rows_of), training=False)).reshape(-1)
 
     return predict, result.epochs_run, result.model
 
 
 def _fit_hgb_member(frame, bands, y, fit_rows, seed, colours=None):
     member = fit_hgb_member(frame, bands, y, fit_rows, seed, colours)
-    return (lambda rows: member.predict(frame.iloc[rows])), int(member.estimator.n_iter_), member
+    return member.predict, int(member.estimator.n_iter_), member
 
 
 @dataclass(frozen=True)
 class FittedFold:
     """A recipe's members fitted on one outer fold's training rows, their inner held-out scores and threshold."""
 
-    predictors: list[Callable[[np.ndarray], np.ndarray]]  # per member: frame row positions -> P(AGN)
+    frame: pd.DataFrame  # the rows the fold was fitted on (row positions below refer to it)
+    predictors: list[Callable[[pd.DataFrame], np.ndarray]]  # per member: canonical rows -> P(AGN)
     members: list  # per member: the HgbMember (gradient boosting) or the Keras network
     inner_rows: np.ndarray
     inner_scores: np.ndarray
@@ -54,8 +55,12 @@ class FittedFold:
     epochs: list[int]
 
     def scores(self, rows: np.ndarray) -> np.ndarray:
-        """Every member's P(AGN) for the given frame rows, shape (members, rows)."""
-        return np.vstack([predict(rows) for predict in self.predictors])
+        """Every member's P(AGN) for the given rows of the fitted frame, shape (members, rows)."""
+        return self.predict_frame(self.frame.iloc[rows])
+
+    def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        """Every member's P(AGN) for the rows of any frame of canonical columns, shape (members, rows)."""
+        return np.vstack([predict(frame) for predict in self.predictors])
 
 
 def _inner_splits(
@@ -110,11 +115,13 @@ def fit_fold(
         predictors.append(predict)
         members.append(fitted)
         inner_ids.append(monitor_rows)
-        inner_p.append(predict(monitor_rows))
+        inner_p.append(predict(frame.iloc[monitor_rows]))
         epochs.append(n_epochs)
     inner_rows, inner_scores = np.concatenate(inner_ids), np.concatenate(inner_p)
     if recipe.threshold_rule == "eq3":
+        if recipe.model is None:
+            raise ValueError(f"recipe {recipe.name}: the Eq. 3 threshold needs a network model's weight_n")
         threshold = choose_threshold(y[inner_rows], inner_scores, recipe.model.weight_n)
     else:
         threshold = THRESHOLD_RULES[recipe.threshold_rule](y[inner_rows], inner_scores)
-    return FittedFold(predictors, members, inner_rows, inner_scores, threshold, epochs)
+    return FittedFold(frame, predictors, members, inner_rows, inner_scores, threshold, epochs)
