@@ -24,6 +24,7 @@ import gzip
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -146,7 +147,7 @@ def _scan(files: list[Path], names: list[str]) -> tuple[list[_Column], list[int]
             raise NepagnError(f"{path}: column types differ from those of {files[0]} (FITS forms {forms} against "
                               f"{[column.form for column in layout]})")
         scanned = [column.name for column in layout if column.form == "A" or column.form in _INTEGER_FORMS]
-        table = _read(path, lambda f, scanned=scanned: f.read(columns=scanned))
+        table = _read(path, partial(pq.ParquetFile.read, columns=scanned))
         counts.append(count)
         for column in layout:
             if column.name not in scanned or table.num_rows == 0:
@@ -159,6 +160,8 @@ def _scan(files: list[Path], names: list[str]) -> tuple[list[_Column], list[int]
                 low = pc.min(values).as_py()
                 if low is not None:
                     minima[column.name] = min(low, minima.get(column.name, low))
+    if layout is None:
+        raise NepagnError("no partition files to write")
     for column in layout:
         if has_nulls.get(column.name):
             column.null = int(np.iinfo(column.cell_type).min)

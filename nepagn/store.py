@@ -195,13 +195,13 @@ def finalize_store(
             log.info("removed stale partition %s", key)
     if not files:
         raise NepagnError(f"{root}: no partitions to finalize")
-    collector, rows, schema, first = [], {}, None, None
+    collector, rows = [], {}
+    first = min(files)
+    schema = pq.read_metadata(files[first]).schema.to_arrow_schema()
     for key in sorted(files):
         metadata = pq.read_metadata(files[key])
         file_schema = metadata.schema.to_arrow_schema()
-        if schema is None:
-            schema, first = file_schema, key
-        elif not file_schema.remove_metadata().equals(schema.remove_metadata()):
+        if not file_schema.remove_metadata().equals(schema.remove_metadata()):
             raise NepagnError(f"{root}: partition {key} has a different schema than partition {first}")
         metadata.set_file_path(str(files[key].relative_to(root / DATASET)))
         collector.append(metadata)

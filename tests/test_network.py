@@ -39,9 +39,9 @@ def test_output_is_a_probability_for_a_mask_channel_input():
 def _train_tiny_network(seed: int) -> np.ndarray:
     """Three mini-batch epochs of model A on fixed random rows, with the worker's TF thread bound as
     training tasks set it; the trained weights, flattened."""
+    from nepagn.cluster import bound_task_threads
     from nepagn.model.config import load_model_config, load_training_config
     from nepagn.model.loop import fit_network
-    from nepagn.cluster import bound_task_threads
 
     bound_task_threads()
     rng = np.random.default_rng(0)

@@ -53,7 +53,7 @@ def run_fingerprint(rows: pd.DataFrame, fold_table: dict[int, np.ndarray], targe
 
 def task_key(task: Any, fingerprint: str) -> str:
     """The key of one task: its settings and the run's shared inputs."""
-    settings = asdict(task) if is_dataclass(task) else dict(vars(task))
+    settings = asdict(task) if is_dataclass(task) and not isinstance(task, type) else dict(vars(task))
     text = json.dumps({"task": settings, "type": type(task).__name__, "run": fingerprint}, sort_keys=True,
                       default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
@@ -68,7 +68,7 @@ def save_result(root: Path, key: str, result: dict[str, Any]) -> None:
     blobs: list[bytes] = []
     plain = _flatten(result, arrays, blobs)
     with atomic_directory(final) as partial:
-        np.savez(partial / ARRAYS_FILE, **arrays)
+        np.savez(partial / ARRAYS_FILE, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
         for index, blob in enumerate(blobs):
             (partial / f"blob{index}.bin").write_bytes(blob)
         (partial / RESULT_FILE).write_text(json.dumps(plain))

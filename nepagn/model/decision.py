@@ -202,11 +202,12 @@ class ClassDecision:
             and, where the rule has them, the subsets agn_reliable / agn_complete (bool) cut on p_agn_mean.
         """
         out: dict[str, np.ndarray] = {}
-        p_mean = None
-        for model in models:
-            p_agn = probabilities[p_agn_column(model)].to_numpy(dtype="float64")
-            out[is_agn_column(model)] = self.is_agn(model, p_agn, probabilities[score_agn_column(model)].to_numpy())
-            p_mean = p_agn.copy() if p_mean is None else p_mean + p_agn
+        p_agn = [probabilities[p_agn_column(model)].to_numpy(dtype="float64") for model in models]
+        for model, p in zip(models, p_agn, strict=True):
+            out[is_agn_column(model)] = self.is_agn(model, p, probabilities[score_agn_column(model)].to_numpy())
+        p_mean = p_agn[0].copy()
+        for p in p_agn[1:]:  # left to right, as the catalogue's consensus has always added them
+            p_mean += p
         out[P_AGN_MEAN] = p_mean / len(models)
         if self.rule is not None:
             out.update(self.rule.subsets(out[P_AGN_MEAN]))

@@ -67,7 +67,7 @@ class ModelSet:
         self.domain = domain
         self._hgb_members = hgb_members or {}
         self._member_groups = {name: _group_members(members[name], specs[name]) for name in members}
-        self._functions: dict[tuple[str, str], Any] = {}
+        self._functions: dict[str, Any] = {}  # model name -> its compiled graph
 
     @classmethod
     def load(cls, modeldir: str | Path, verify: bool = True) -> ModelSet:
@@ -87,7 +87,7 @@ class ModelSet:
         members, specs = _load_networks(root, by_kind.get(KERAS_KIND, []))
         calibrations = manifest.calibration
         calibrators = {
-            name: Calibrator.from_json((root / item.file).read_text()) if item.calibrated else None
+            name: Calibrator.from_json((root / item.file).read_text()) if item.file is not None else None
             for name, item in calibrations.items()
         }
         warn_if_uncalibrated(calibrations, f"model set {manifest.model_set_id[:12]}")

@@ -360,7 +360,7 @@ def _held_out_probabilities(
         score = pd.Series(rows["p_agn"].to_numpy(dtype=np.float64), index=rows[SOURCE_ID].to_numpy(), name=name)
         score = score.groupby(level=0).mean()
         p = score.to_numpy()
-        if item.calibrated:
+        if item.file is not None:  # calibrated
             p = Calibrator.from_json((root / item.file).read_text()).transform(p)
         scores.append(score)
         probabilities.append(pd.Series(p, index=score.index, name=name))

@@ -57,8 +57,8 @@ def _fold(network, input_index: int) -> FoldedMember:
     for conv_name, bn_name in CONV_LAYERS:
         kernel, bias = _fold_batch_norm(network.get_layer(conv_name), network.get_layer(bn_name))
         conv.append((_banded(kernel, n_channels), np.tile(bias, n_channels)))
-    dense = tuple(tuple(np.asarray(w, dtype=np.float32) for w in network.get_layer(name).get_weights())
-                  for name in DENSE_LAYERS)
+    dense = tuple((np.asarray(kernel, dtype=np.float32), np.asarray(bias, dtype=np.float32))
+                  for kernel, bias in (network.get_layer(name).get_weights() for name in DENSE_LAYERS))
     return FoldedMember(tuple(conv), dense, input_index)
 
 

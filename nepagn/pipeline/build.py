@@ -132,13 +132,15 @@ def build_catalogue(
     done_dir.mkdir(parents=True, exist_ok=True)
     _remove_final_outputs(out_dir)
 
-    jobs, records, reused = [], {}, []
+    jobs: list[PartitionJob] = []
+    records: dict[tuple[int, int], dict[str, Any]] = {}
+    reused: list[tuple[int, int]] = []
     for partition in store.partitions:
         where = (partition.order, partition.pixel)
         partition_hash = store.partition_hash(partition)
         job = run.partition_job(partition, partition_hash, partition_hash, catalogue_root, done_dir)
         record = read_done_record(done_dir, *where)
-        if reusable(record, job.key, catalogue_root):
+        if record is not None and reusable(record, job.key, catalogue_root):
             records[where] = record
             reused.append(where)
             continue

@@ -61,7 +61,7 @@ def simulate_mock(out_dir: Path, n_sources: int, seed: int, say: Say) -> Path:
 
 def ingest_input(
     input_path: Path, columns_path: Path, out_dir: Path, config: PipelineConfig, client, progress: bool, say: Say,
-    quarantine: str | None = None,
+    quarantine: str | Path | None = None,
 ) -> Path:
     """Ingest an input file into OUTDIR/input_store, unless the same file and map were ingested there before."""
     from nepagn.columnmap import ColumnMap

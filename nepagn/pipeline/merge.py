@@ -67,15 +67,16 @@ def merge_partition(
     n = len(preprocessed)
     names = {column.name for column in columns}
     rows = None
-    if predictions is not None and len(predictions):
-        rows = preprocessed.index.get_indexer(predictions.index)
+    given = predictions if predictions is not None else pd.DataFrame()
+    if len(given):
+        rows = preprocessed.index.get_indexer(given.index)
         if (rows < 0).any():
             raise ValueError("predictions hold rows that are not in the partition")
 
     def scattered(name: str, fill: float | bool = np.nan, dtype: str = "float64") -> np.ndarray:
         values = np.full(n, fill, dtype=dtype)
         if rows is not None:
-            values[rows] = predictions[name].to_numpy(dtype=dtype)
+            values[rows] = given[name].to_numpy(dtype=dtype)
         return values
 
     derived: dict[str, object] = {}

@@ -135,7 +135,7 @@ def partition_counts(
         agn = is_agn[classified]
         votes = frame.loc[classified, N_AGN_VOTES].astype(int)
         codes = np.bincount(agn @ bit, minlength=1 << len(models))
-        patterns = Counter()
+        patterns: Counter[str] = Counter()
         for code in np.flatnonzero(codes):
             patterns["".join(m for i, m in enumerate(models) if code >> i & 1)] += int(codes[code])
         counts[subset] = {

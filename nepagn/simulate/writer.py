@@ -61,8 +61,11 @@ def _votable_header(frame: pd.DataFrame, columns: list[Column]) -> bytes:
     buffer = io.BytesIO()
     votable.to_xml(buffer)
     root = ElementTree.fromstring(buffer.getvalue())
-    table = root.find(f"{ns}RESOURCE").find(f"{ns}TABLE")
-    table.remove(table.find(f"{ns}DATA"))
+    table = root.find(f"{ns}RESOURCE/{ns}TABLE")
+    data = table.find(f"{ns}DATA") if table is not None else None
+    if table is None or data is None:
+        raise RuntimeError("astropy's VOTable has no RESOURCE/TABLE/DATA to replace by the Parquet note's PARQUET")
+    table.remove(data)
     ElementTree.SubElement(table, f"{ns}PARQUET", type="Parquet-local-XML")
     return ElementTree.tostring(root, encoding="unicode", method="xml", xml_declaration=True).encode()
 

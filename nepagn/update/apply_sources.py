@@ -146,7 +146,7 @@ def stage_store(store: Store, plan: SourcePlan, client, inputs_record: list[dict
             staged.rewritten += keys
             if keys != [(job.order, job.pixel)]:
                 staged.splits[f"{job.order}/{job.pixel}"] = keys
-        properties = {k: v for k, v in store.properties.items() if k.startswith("nepagn_")}
+        properties: dict[str, str | int] = {k: v for k, v in store.properties.items() if k.startswith("nepagn_")}
         properties["hats_max_rows"] = max_rows
         write_text_atomic(stage / INPUTS_FILE, json.dumps(inputs_record, indent=2) + "\n")
         carry_sidecars(store.path, stage)
