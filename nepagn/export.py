@@ -72,7 +72,24 @@ def export_store(
     overwrite: bool = False,
     progress: bool = False,
 ) -> Path:
-    """Write the store's rows (all, or `columns`) to one FITS or Parquet file, atomically; returns its path."""
+    """Write a store's rows to one FITS table or one VOParquet file, atomically, with units and descriptions.
+
+    Parameters
+    ----------
+    store : str, Path or Store
+        The store to export.
+    out : str or Path
+        The file to write: `.fits` or `.parquet`.
+    columns : sequence of str, optional
+        The columns to keep (default all).
+    overwrite, progress
+        Replace an existing file; a progress bar.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
     store = store if isinstance(store, Store) else open_store(store)
     target = Path(out)
     name = target.name.lower()

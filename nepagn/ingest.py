@@ -314,7 +314,37 @@ def ingest(
     chunk_rows: int = CHUNK_ROWS,
     progress: bool = False,
 ) -> IngestReport:
-    """Ingest `input_path` through `cmap` into a HATS store at `store_path`; see the module docstring."""
+    """Ingest a catalogue file through its column map into a HATS store (see the module docstring).
+
+    Parameters
+    ----------
+    input_path : str or Path
+        The catalogue: FITS, Parquet (file or dataset), CSV or VOTable.
+    cmap : ColumnMap
+        Which input column is which canonical column (`ColumnMap.load(path)`).
+    store_path : str or Path
+        The store to write (HATS layout; LSDB opens it).
+    max_rows_per_partition : int
+        Largest HEALPix partition; denser sky is split to higher orders.
+    client : distributed.Client, optional
+        Where the chunks are read and the partitions written; None: in this process.
+    quarantine_path : str or Path, optional
+        Where rows failing validation go with their reason (Parquet or CSV by suffix); None: such rows
+        are an error.
+    overwrite, catalog_name, chunk_rows, progress
+        Replace an existing store; the HATS catalogue name; input rows per read task; a progress bar.
+
+    Returns
+    -------
+    IngestReport
+        Rows read, written and quarantined, partitions and the problems found.
+
+    Raises
+    ------
+    InputError
+        A missing file or column, or rows failing validation without a quarantine: names the file, the
+        column and the problem; nothing that reads as a complete store is left.
+    """
     started = time.perf_counter()
     input_path, store = Path(input_path), Path(store_path)
     quarantine = Path(quarantine_path) if quarantine_path is not None else None

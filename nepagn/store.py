@@ -339,7 +339,23 @@ class Store:
 
 
 def open_store(path: str | Path) -> Store:
-    """Open a complete HATS store; NepagnError if it is missing, incomplete or not a HATS catalogue."""
+    """Open a complete HATS store.
+
+    Parameters
+    ----------
+    path : str or Path
+        The store's folder (from `ingest`, build-catalogue's `catalogue/`, or any HATS catalogue nepagn wrote).
+
+    Returns
+    -------
+    Store
+        Its partitions, columns, bands and content hashes; `to_dask()` and `read_partition()` read rows.
+
+    Raises
+    ------
+    NepagnError
+        The folder is missing, its writing never finished (no `properties`), or it is not a HATS catalogue.
+    """
     root = Path(path)
     if not root.is_dir():
         raise NepagnError(f"{root}: no store there (not a directory)")

@@ -71,7 +71,20 @@ class ModelSet:
 
     @classmethod
     def load(cls, modeldir: str | Path, verify: bool = True) -> ModelSet:
-        """Read the manifest, verify every file's SHA-256 (unless verify=False), load the members (networks, HGBC)."""
+        """Load a MODELDIR: its manifest, every member (networks, HGBC folds) and calibrator.
+
+        Parameters
+        ----------
+        modeldir : str or Path
+            The model set.
+        verify : bool
+            Check every file against the manifest's SHA-256 first (Manifest.read).
+
+        Returns
+        -------
+        ModelSet
+            Ready for `predict_proba` and `predict` on frames of canonical columns.
+        """
         root = Path(modeldir)
         manifest = Manifest.read(root, verify=verify)
         by_kind: dict[str, list[dict]] = {}

@@ -278,21 +278,44 @@ def train_model_set(
     networks: int | None = None,
     resume: bool = True,
 ) -> Path:
-    """K-fold CV of `models` over `seeds` on the labelled rows of `labelled`; writes and returns MODELDIR.
+    """K-fold cross-validated training of `models` over `seeds`; writes a MODELDIR and returns its path.
 
-    Each (model, fold, seed) is one task on `client` (a dask.distributed Client), or runs in this
-    process when client is None. MODELDIR appears only once complete (written beside it, then renamed).
-    `baseline=False` skips the HGB-balanced baseline on the same folds (build-catalogue's quick training does not
-    need it).
-    `command`, the command line that asked for the run, is recorded in run.json.
-    `target`: the photometric depth of the catalogue the models are for (nepagn.degrade); every model then
-    trains, stops, chooses its threshold and is calibrated on `copies` degraded copies per labelled row,
-    and the target's sample sets the decision subsets. None: the labelled photometry as it is.
-    `networks`: networks per (model, fold, seed), differently initialised on the same rows; the model's
-    prediction there (out-of-fold scores, threshold, calibration data) is their mean (None: training.networks).
-    `resume`: keep each finished task beside MODELDIR (nepagn.model.checkpoints) and reuse the tasks an
-    earlier, stopped run with the same inputs and settings finished; the kept tasks go once MODELDIR is
-    complete.
+    Each (model, fold, seed) is one task on `client`, or runs in this process when client is None.
+    MODELDIR appears only once complete (written beside it, then renamed).
+
+    Parameters
+    ----------
+    labelled : DataFrame
+        Labelled rows in canonical columns (`label` AGN / SFG, `<band>_mag`, `<band>_magerr`).
+    out_dir : Path
+        The MODELDIR to write.
+    models, folds, protocol, seeds
+        Model names (A, B, C, HGBC, any configs/models/<name>.toml), outer folds, "strict" or "paper",
+        CV seeds.
+    client : distributed.Client, optional
+        Where the tasks run.
+    max_epochs, bands, training, feature_options
+        An epoch cap; the bands (default: every band with a magnitude column); the training recipe
+        (default configs/training.toml); FeatureSpec options (mask, colour channels, standardisation).
+    baseline : bool
+        Also cross-validate the HGB-balanced baseline on the same folds (build-catalogue's quick set skips it).
+    command : str, optional
+        The command line that asked for the run, recorded in run.json.
+    target : TargetPhotometry, optional
+        The depth of the catalogue the models are for (nepagn.degrade): every model then trains, stops,
+        chooses its threshold and is calibrated on `copies` degraded copies per labelled row, and the
+        target's sample sets the decision subsets. None: the labelled photometry as it is.
+    networks : int, optional
+        Networks per (model, fold, seed), differently initialised on the same rows; their mean is the
+        prediction there (None: the recipe's).
+    progress, resume
+        A progress bar; keep each finished task beside MODELDIR (nepagn.model.checkpoints) and reuse those
+        an earlier, stopped run with the same inputs and settings finished.
+
+    Returns
+    -------
+    Path
+        The MODELDIR (load it with `ModelSet.load`).
     """
     from nepagn.model.modeldir import write_modeldir
 

@@ -104,17 +104,38 @@ def build_catalogue(
     started_utc: str | None = None,
     summary_band: str = DEFAULT_SUMMARY_BAND,
 ) -> BuildResult:
-    """Classify every source of the store at `store_path` with the model set in `modeldir`; write OUTDIR.
+    """Classify every source of a store with a model set and write the public catalogue into OUTDIR.
 
-    Partitions already built with the same inputs, models and config are reused. With
-    `limit_partitions`, at most that many partitions are computed and BuildInterrupted is raised if
-    others remain (what an interrupted build leaves behind; a rerun resumes).
-    provenance_extra: input description (file checksum, column map), training settings, configs.
-    summary_band: registry band id of the summary's per-magnitude-bin tables.
-    started_utc: when the command that asked for the build started (provenance `started_utc`;
-    default: now); the start of classification is recorded as `execution.classification_started_utc`.
-    A failure to write the final files for lack of space or permission is a NepagnError naming the
-    file; the partitions built so far stay for a rerun.
+    Partitions already built with the same inputs, models and settings are reused (a rerun resumes).
+
+    Parameters
+    ----------
+    store_path : str or Path
+        The store to classify.
+    modeldir : str or Path
+        The model set (from `train_model_set` / `nepagn train`).
+    out_dir : str or Path
+        OUTDIR: `catalogue/` (HATS), `catalogue.parquet`, `catalogue.fits`, summary, figures, provenance.json.
+    client : distributed.Client
+        Where the partitions are classified.
+    preprocess_config : PreprocessConfig, optional
+        Redshift and star rules (default: the pipeline's).
+    catalogue_name, provenance_extra, progress, summary_band, started_utc
+        The HATS catalogue name; extra provenance (input checksum, column map, training settings, configs);
+        a progress bar; the band of the summary's magnitude bins; when the asking command started.
+    limit_partitions : int, optional
+        Compute at most that many partitions, then raise BuildInterrupted (what an interrupted build leaves).
+
+    Returns
+    -------
+    BuildResult
+        OUTDIR, run and model-set ids, the partitions computed and reused, the summary and warnings.
+
+    Raises
+    ------
+    NepagnError
+        A failure to write the final files for lack of space or permission, naming the file; the partitions
+        built so far stay for a rerun.
     """
     classification_started = utc_now()
     started = started_utc or classification_started

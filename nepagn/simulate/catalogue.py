@@ -251,7 +251,21 @@ def iter_catalogue_chunks(n_sources: int, seed: int = 0, chunk_rows: int = BLOCK
 
 
 def simulate_catalogue(n_sources: int = PAPER_N_SOURCES, seed: int = 0) -> pd.DataFrame:
-    """The whole mock NEP-Wide catalogue in the canonical schema with truth (deterministic per seed)."""
+    """The whole mock NEP-Wide catalogue in the canonical schema, with its truth (deterministic per seed).
+
+    Parameters
+    ----------
+    n_sources : int
+        Sources in the mock; the paper's sample sizes scale with it (default 91,861, the real catalogue's).
+    seed : int
+        The random seed.
+
+    Returns
+    -------
+    DataFrame
+        Canonical columns (`source_id`, positions, redshifts, chi2, `label`, 44 bands' magnitudes and errors)
+        and `true_class` (AGN, SFG, star). For millions of sources write it in chunks with `nepagn simulate`.
+    """
     blocks = list(_iter_blocks(n_sources, seed))
     if not blocks:
         return _empty_frame()

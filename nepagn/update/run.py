@@ -103,10 +103,32 @@ def update_catalogue(
     limit_partitions: int | None = None,
     match: MatchOptions | None = None,
 ) -> UpdateResult:
-    """Apply the update file `add` (read through column map `columns`) to the store and the catalogue in OUTDIR.
+    """Apply one update file to a store and write the next version of its catalogue (docs/update.md).
 
-    With `match`, the file's sources are matched to stored sources by position (nepagn.crossmatch) instead
-    of by source_id.
+    Parameters
+    ----------
+    store_path : str or Path
+        The store the catalogue in `out_dir` was built from; it is replaced by the updated store.
+    out_dir : str or Path
+        A build-catalogue OUTDIR; catalogue versions are kept under it.
+    add, columns : str or Path
+        The update file (new sources, measurements, bands or labels) and its column map.
+    client : distributed.Client
+        Where the changed partitions are rewritten and re-classified.
+    models : str or Path, optional
+        The MODELDIR to classify with (default: the one the current version used).
+    retrain : bool
+        Retrain the model set like the current one when the labelled set changed.
+    band_registry, quarantine, max_epochs, progress, limit_partitions
+        Rows of new bands; where failing rows go; an epoch cap for retraining; a progress bar; stop after
+        that many partitions (nothing is committed then).
+    match : MatchOptions, optional
+        Match the file's sources to stored ones by position (nepagn.crossmatch) instead of by source_id.
+
+    Returns
+    -------
+    UpdateResult
+        The version written (or none when nothing changed) and what it recomputed.
     """
     if match is not None:
         match.check()
