@@ -102,8 +102,8 @@ def cv_subset(folds: int = 10) -> dict[str, float]:
     return {
         "seconds": time.perf_counter() - start,
         "networks": len(results),
-        "epochs": [r["epochs_run"] for r in results],
-        "stop": [r["stop_reason"] for r in results],
+        "epochs": [r.epochs_run for r in results],
+        "stop": [r.stop_reason for r in results],
     }
 
 

@@ -388,19 +388,19 @@ def test_degraded_network_never_fits_or_monitors_copies_of_held_out_sources(degr
     task = TrainingTask(load_model_config("A"), 0, 0, "strict", training, spec.to_dict(), max_epochs=2, copies=3)
     result = train_one(task, labelled, folds, target)
     outer = np.flatnonzero(folds == 0)
-    monitor = np.flatnonzero(result["roles"] == "inner_monitor")
+    monitor = np.flatnonzero(result.roles == "inner_monitor")
     # the monitor (Eq. 3, threshold, calibration) is every copy of the inner rows, and of nothing else
-    assert sorted(result["inner_rows"].tolist()) == sorted(np.repeat(monitor, 3).tolist())
-    assert set(result["inner_copy"]) == {0, 1, 2}
+    assert sorted(result.inner_rows.tolist()) == sorted(np.repeat(monitor, 3).tolist())
+    assert set(result.inner_copy) == {0, 1, 2}
     assert not set(monitor) & set(outer)
     # the outer fold is scored as it is and as degraded copies of its own rows only
-    assert len(result["p_outer"]) == len(outer)
-    assert sorted(result["outer_degraded_rows"].tolist()) == sorted(np.repeat(outer, 3).tolist())
-    assert np.isfinite(result["p_outer_degraded"]).all()
-    assert spec.n_channels == 4 and result["spec"]["colour_channel"]
+    assert len(result.p_outer) == len(outer)
+    assert sorted(result.outer_degraded_rows.tolist()) == sorted(np.repeat(outer, 3).tolist())
+    assert np.isfinite(result.p_outer_degraded).all()
+    assert spec.n_channels == 4 and result.spec["colour_channel"]
     # the threshold is the configured rule's on the monitor copies' ensemble scores
     y = (labelled["label"] == "AGN").to_numpy()
-    assert result["threshold"] == equal_completeness_threshold(y[result["inner_rows"]], result["p_inner"])
+    assert result.threshold == equal_completeness_threshold(y[result.inner_rows], result.p_inner)
 
 
 def test_training_data_keeps_every_copy_of_a_source_on_one_side(degraded_inputs):
@@ -424,9 +424,9 @@ def test_degraded_hgbc_inner_members_hold_out_whole_sources(degraded_inputs):
     result = train_hgb_one(HgbTask("HGBC", 1, 0, "strict", BANDS, copies=2), labelled, folds, target)
     train = np.flatnonzero(folds != 1)
     # each training source is held out by exactly one inner member, with both its copies
-    counts = pd.Series(result["inner_rows"]).value_counts()
+    counts = pd.Series(result.inner_rows).value_counts()
     assert set(counts.index) == set(train) and (counts == 2).all()
-    assert sorted(result["outer_degraded_rows"].tolist()) == sorted(np.repeat(np.flatnonzero(folds == 1), 2).tolist())
+    assert sorted(result.outer_degraded_rows.tolist()) == sorted(np.repeat(np.flatnonzero(folds == 1), 2).tolist())
 
 
 def test_model_set_trained_on_a_target_records_it_and_its_decision_rule(degraded_inputs, tmp_path):

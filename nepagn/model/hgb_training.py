@@ -21,6 +21,7 @@ import pandas as pd
 from nepagn.bands import get_bands
 from nepagn.degrade import TargetPhotometry
 from nepagn.model.cv import network_seed
+from nepagn.model.fold_result import FoldResult
 from nepagn.model.metrics import classification_metrics
 from nepagn.model.modeldir import HGB_KIND
 from nepagn.model.recipes import HGBC, load_recipe
@@ -52,7 +53,7 @@ class HgbTask:
 
 def train_hgb_one(
     task: HgbTask, labelled: pd.DataFrame, folds: np.ndarray, target: TargetPhotometry | None = None
-) -> dict[str, Any]:
+) -> FoldResult:
     """Fit and score one HGBC fold (runs inside a Dask task); returns what MODELDIR stores for it.
 
     With `target` and task.copies > 0 the members fit on degraded copies of the training folds (inner
@@ -77,24 +78,13 @@ def train_hgb_one(
     roles = np.full(len(labelled), "train", dtype=object)
     roles[outer] = "validation"
     inner = fitted.inner_rows if strict else np.empty(0, dtype=np.int64)
-    return {
-        "key": task.key,
-        "kind": HGB_KIND,
-        "model": task.name,
-        "fold": task.fold,
-        "seed": task.seed,
-        "network_seed": seed,
-        "threshold": float(fitted.threshold),
-        "model_bytes": estimators,
-        "inputs": inputs,
-        "best_epoch": None,
-        "epochs_run": int(max(fitted.epochs)),
-        "stop_reason": f"boosting iterations of the {len(fitted.epochs)} members: {fitted.epochs}",
-        "seconds": time.perf_counter() - start,
-        "outer_rows": outer,
-        "p_outer": p_outer,
+    return FoldResult(
+        key=task.key, kind=HGB_KIND, model=task.name, fold=task.fold, seed=task.seed, network_seed=seed,
+        threshold=float(fitted.threshold), best_epoch=None, epochs_run=int(max(fitted.epochs)),
+        stop_reason=f"boosting iterations of the {len(fitted.epochs)} members: {fitted.epochs}",
+        seconds=time.perf_counter() - start, outer_rows=outer, p_outer=p_outer,
         **data.held_out("inner", inner, fitted.inner_scores if strict else np.empty(0)),
         **data.held_out("outer_degraded", degraded_outer, p_outer_degraded),
-        "roles": roles,
-        "metrics": classification_metrics(y[outer], p_outer, fitted.threshold),
-    }
+        roles=roles, metrics=classification_metrics(y[outer], p_outer, fitted.threshold),
+        model_bytes=estimators, inputs=inputs,
+    )

@@ -33,6 +33,7 @@ from nepagn.degrade import TARGET_DEPTH_FILE, TARGET_SAMPLE_FILE, TargetPhotomet
 from nepagn.features import FeatureSpec
 from nepagn.files import atomic_directory, sha256_file, sha256_json
 from nepagn.model.config import TrainingConfig
+from nepagn.model.fold_result import FoldResult
 from nepagn.model.metrics import summarise
 from nepagn.schema import LABEL, SOURCE_ID, agn_labels
 
@@ -81,7 +82,7 @@ def _json_default(value: Any) -> Any:
 def write_modeldir(
     out_dir: Path,
     rows: pd.DataFrame,
-    results: list[dict[str, Any]],
+    results: list[FoldResult],
     fold_table: dict[int, np.ndarray],
     tasks: list,
     protocol: str,
@@ -133,22 +134,22 @@ def _write_contents(
     oof, inner, oof_degraded, metric_rows, members = [], [], [], [], []
     model_configs = {task.name: task.config() for task in tasks}
     for result in results:
-        kind = result["kind"]
-        net_dir = root / MEMBER_DIRS[kind] / result["model"] / f"seed{result['seed']}" / f"fold{result['fold']}"
+        kind = result.kind
+        net_dir = root / MEMBER_DIRS[kind] / result.model / f"seed{result.seed}" / f"fold{result.fold}"
         net_dir.mkdir(parents=True)
-        member = {"model": result["model"], "seed": result["seed"], "fold": result["fold"], "kind": kind}
+        member = {"model": result.model, "seed": result.seed, "fold": result.fold, "kind": kind}
         if kind == HGB_KIND:
             from nepagn.model.hgb import INPUTS_FILE, MEMBERS_FILE
 
-            (net_dir / MEMBERS_FILE).write_bytes(result["model_bytes"])
-            (net_dir / INPUTS_FILE).write_text(result["inputs"])
+            (net_dir / MEMBERS_FILE).write_bytes(result.model_bytes)
+            (net_dir / INPUTS_FILE).write_text(result.inputs)
             member.update(path=str((net_dir / MEMBERS_FILE).relative_to(root)),
                           inputs=str((net_dir / INPUTS_FILE).relative_to(root)))
         else:
-            _write_json(net_dir / "feature_spec.json", result["spec"])
+            _write_json(net_dir / "feature_spec.json", result.spec)
             spec_path = str((net_dir / "feature_spec.json").relative_to(root))
             network_members = []
-            for restart, network in enumerate(result.get("networks") or [result]):
+            for restart, network in enumerate(result.networks):
                 suffix = "" if restart == 0 else f"_r{restart}"
                 (net_dir / f"model{suffix}.keras").write_bytes(network["model_bytes"])
                 pd.DataFrame(network["history"]).to_csv(net_dir / f"history{suffix}.csv", index=False)
@@ -157,35 +158,35 @@ def _write_contents(
         _write_json(
             net_dir / "config.json",
             {
-                "model": model_configs[result["model"]],
+                "model": model_configs[result.model],
                 **({"training": training.to_dict()} if kind == KERAS_KIND else {}),
                 "protocol": protocol,
-                "fold": result["fold"],
-                "seed": result["seed"],
-                "network_seed": result["network_seed"],
-                "threshold": result["threshold"],
-                "best_epoch": result["best_epoch"],
-                "epochs_run": result["epochs_run"],
-                "stop_reason": result["stop_reason"],
-                "seconds": result["seconds"],
+                "fold": result.fold,
+                "seed": result.seed,
+                "network_seed": result.network_seed,
+                "threshold": result.threshold,
+                "best_epoch": result.best_epoch,
+                "epochs_run": result.epochs_run,
+                "stop_reason": result.stop_reason,
+                "seconds": result.seconds,
                 **({"networks": [{k: v for k, v in n.items() if k not in ("model_bytes", "history")}
-                                 for n in result["networks"]]} if result.get("networks") else {}),
+                                 for n in result.networks]} if result.networks else {}),
             },
         )
-        pd.DataFrame({SOURCE_ID: source_ids, "role": result["roles"].astype(str)}).to_parquet(
+        pd.DataFrame({SOURCE_ID: source_ids, "role": result.roles.astype(str)}).to_parquet(
             net_dir / "split.parquet", index=False
         )
-        outer = result["outer_rows"]
+        outer = result.outer_rows
         oof.append(
             pd.DataFrame(
                 {
                     SOURCE_ID: source_ids[outer],
-                    "model": result["model"],
-                    "fold": result["fold"],
-                    "seed": result["seed"],
+                    "model": result.model,
+                    "fold": result.fold,
+                    "seed": result.seed,
                     "y_true": y[outer],
-                    "p_agn": result["p_outer"],
-                    "threshold": result["threshold"],
+                    "p_agn": result.p_outer,
+                    "threshold": result.threshold,
                     "protocol": protocol,
                 }
             )
@@ -194,21 +195,21 @@ def _write_contents(
         oof_degraded.append(_held_out_frame(result, "outer_degraded", source_ids, y))
         metric_rows.append(
             {
-                "model": result["model"],
-                "seed": result["seed"],
-                "fold": result["fold"],
+                "model": result.model,
+                "seed": result.seed,
+                "fold": result.fold,
                 "n_validation": len(outer),
-                "threshold": result["threshold"],
-                "best_epoch": result["best_epoch"],
-                "epochs_run": result["epochs_run"],
-                "stop_reason": result["stop_reason"],
-                **result["metrics"],
+                "threshold": result.threshold,
+                "best_epoch": result.best_epoch,
+                "epochs_run": result.epochs_run,
+                "stop_reason": result.stop_reason,
+                **result.metrics,
             }
         )
         if kind == HGB_KIND:
-            members.append({**member, "threshold": result["threshold"]})
+            members.append({**member, "threshold": result.threshold})
         else:
-            members += [{**entry, "threshold": result["threshold"]} for entry in network_members]
+            members += [{**entry, "threshold": result.threshold} for entry in network_members]
     oof_frame = pd.concat(oof, ignore_index=True)
     oof_frame.to_parquet(root / OOF_FILE, index=False)
     held_out = oof_frame
@@ -270,7 +271,7 @@ def _write_contents(
             "n_sfg": int(len(y) - y.sum()),
             "wall_seconds": wall_seconds,
             "command": command,
-            "network_seconds_total": float(sum(r["seconds"] for r in results)),
+            "network_seconds_total": float(sum(r.seconds for r in results)),
             "degradation": degradation_record(target, copies),
             "versions": _versions(),
         },
@@ -302,12 +303,12 @@ def _write_contents(
     _add_decision_rule(root, manifest, target, oof_frame)
 
 
-def _held_out_frame(result: dict[str, Any], name: str, source_ids: np.ndarray, y: np.ndarray) -> pd.DataFrame:
+def _held_out_frame(result: FoldResult, name: str, source_ids: np.ndarray, y: np.ndarray) -> pd.DataFrame:
     """One member's held-out predictions `name` (inner, outer_degraded) with the copy each was made on."""
-    rows = result[f"{name}_rows"]
-    return pd.DataFrame({SOURCE_ID: source_ids[rows], "model": result["model"], "fold": result["fold"],
-                         "seed": result["seed"], "copy": result[f"{name}_copy"], "y_true": y[rows],
-                         "p_agn": result[f"p_{name}"]})
+    rows = getattr(result, f"{name}_rows")
+    return pd.DataFrame({SOURCE_ID: source_ids[rows], "model": result.model, "fold": result.fold,
+                         "seed": result.seed, "copy": getattr(result, f"{name}_copy"), "y_true": y[rows],
+                         "p_agn": getattr(result, f"p_{name}")})
 
 
 def degradation_record(target: TargetPhotometry | None, copies: int) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from nepagn.model.config import (
     load_training_config,
 )
 from nepagn.model.cv import inner_split, network_seed, stratified_folds
+from nepagn.model.fold_result import FoldResult
 from nepagn.model.hgb_training import HGB_MODELS, HgbTask, train_hgb_one
 from nepagn.model.metrics import THRESHOLD_RULES, classification_metrics
 from nepagn.model.modeldir import KERAS_KIND
@@ -112,7 +113,7 @@ def default_bands(frame: pd.DataFrame) -> tuple[Band, ...]:
 
 def train_one(
     task: TrainingTask, labelled: pd.DataFrame, folds: np.ndarray, target: TargetPhotometry | None = None
-) -> dict[str, Any]:
+) -> FoldResult:
     """Train and score one (model, fold, seed): `task.networks` networks, differently initialised, on the same
     rows, whose mean is the prediction (runs inside a Dask task); returns everything MODELDIR stores for it.
 
@@ -156,30 +157,20 @@ def train_one(
     roles[outer] = "validation"
     if strict:
         roles[monitor_rows] = "inner_monitor"
-    return {
-        "key": task.key,
-        "kind": KERAS_KIND,
-        "model": task.model.name,
-        "fold": task.fold,
-        "seed": task.seed,
-        "network_seed": seed,
-        "threshold": float(threshold),
-        "spec": spec.to_dict(),
-        "networks": networks,
-        "model_bytes": networks[0]["model_bytes"],
-        "history": networks[0]["history"],
-        "best_epoch": int(np.median([n["best_epoch"] for n in networks])),
-        "epochs_run": max(n["epochs_run"] for n in networks),
-        "stop_reason": "; ".join(sorted({n["stop_reason"] for n in networks})),
-        "seconds": float(sum(n["seconds"] for n in networks)),
-        "outer_rows": outer,
-        "p_outer": p_outer,
+    return FoldResult(
+        key=task.key, kind=KERAS_KIND, model=task.model.name, fold=task.fold, seed=task.seed, network_seed=seed,
+        threshold=float(threshold),
+        best_epoch=int(np.median([n["best_epoch"] for n in networks])),
+        epochs_run=max(n["epochs_run"] for n in networks),
+        stop_reason="; ".join(sorted({n["stop_reason"] for n in networks})),
+        seconds=float(sum(n["seconds"] for n in networks)),
+        outer_rows=outer, p_outer=p_outer,
         **data.held_out("inner", monitor if strict else np.empty(0, dtype=np.int64),
                         p_monitor if strict else np.empty(0)),
         **data.held_out("outer_degraded", degraded_outer, p_outer_degraded),
-        "roles": roles,
-        "metrics": classification_metrics(y[outer], p_outer, threshold),
-    }
+        roles=roles, metrics=classification_metrics(y[outer], p_outer, threshold),
+        spec=spec.to_dict(), networks=networks,
+    )
 
 
 @dataclass
@@ -219,7 +210,7 @@ def _fit_one_network(task: TrainingTask, x_all: np.ndarray, y: np.ndarray, fit: 
 def run_task(
     task: TrainingTask | HgbTask, labelled: pd.DataFrame, fold_table: dict[int, np.ndarray],
     target: TargetPhotometry | None = None,
-) -> dict[str, Any]:
+) -> FoldResult:
     """Train one task of either kind (a network, or an HGBC fold) on its seed's folds, inside a Dask task."""
     folds = fold_table[task.seed]
     if isinstance(task, HgbTask):
@@ -385,28 +376,28 @@ def train_model_set(
 
 
 def _run_tasks(tasks, rows, fold_table, client, progress: bool, target=None, kept_in: Path | None = None
-               ) -> list[dict[str, Any]]:
+               ) -> list[FoldResult]:
     """Every task's result, in task order: tasks kept in `kept_in` by a stopped run with the same inputs are
     reused, the others run (on `client`, or here) and are kept there as they finish."""
     from nepagn.model.checkpoints import load_result, run_fingerprint, save_result, task_key
 
     fingerprint = run_fingerprint(rows, fold_table, target)
     keys = {task.key: task_key(task, fingerprint) for task in tasks}
-    results = {}
+    results: dict[str, FoldResult] = {}
     if kept_in is not None:
         for task in tasks:
             kept = load_result(kept_in, keys[task.key])
             if kept is not None:
-                results[task.key] = kept
+                results[task.key] = FoldResult.from_dict(kept)
         if results:
             log.info("resuming: %d of %d tasks were finished by an earlier run (kept in %s)", len(results),
                      len(tasks), kept_in)
     todo = [task for task in tasks if task.key not in results]
 
-    def keep(result: dict[str, Any]) -> None:
-        results[result["key"]] = result
+    def keep(result: FoldResult) -> None:
+        results[result.key] = result
         if kept_in is not None:
-            save_result(kept_in, keys[result["key"]], result)
+            save_result(kept_in, keys[result.key], result.to_dict())
 
     shared: tuple[Any, ...] = (rows, fold_table, target)
     if client is not None and todo:  # the inputs every task shares travel to each worker once
