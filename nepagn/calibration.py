@@ -268,17 +268,20 @@ def warn_if_uncalibrated(calibrations: Mapping[str, ModelCalibration], where: st
 
 
 def fit_model_set_calibrators(
-    root: str | Path, held_out: pd.DataFrame, models: Sequence[str], protocol: str
-) -> dict[str, Any]:
-    """Fit one isotonic calibrator per model on held-out single-network predictions, save them into
-    root/calibration/, and return the manifest's `calibration` section.
+    held_out: pd.DataFrame, models: Sequence[str], protocol: str
+) -> tuple[dict[str, Calibrator], dict[str, Any]]:
+    """Fit one isotonic calibrator per model on held-out single-network predictions.
 
     held_out: columns model, y_true, p_agn; under the strict protocol the inner-split predictions,
     under the paper protocol the out-of-fold ones (HELD_OUT_BY_PROTOCOL). Every (fold, seed) network's
     scores are pooled. A model whose held-out predictions lack a class stays uncalibrated, with a
     warning and the reason in the section (never a silent raw p_agn).
+
+    Returns the calibrators by model (to save with `save_calibrator` into the MODELDIR) and the
+    manifest's `calibration` section, which names their files there.
     """
     fitted_on = HELD_OUT_BY_PROTOCOL[protocol]
+    calibrators: dict[str, Calibrator] = {}
     entries: dict[str, Any] = {}
     for name in models:
         rows = held_out[held_out["model"] == name]
@@ -289,10 +292,10 @@ def fit_model_set_calibrators(
             log.warning("model %s: no calibrator fitted (%s); its catalogue p_agn will be UNCALIBRATED", name, exc)
             entries[name] = {"file": None, "reason": f"not fitted: {exc}"}
             continue
-        path = save_calibrator(calibrator, root, name)
-        entries[name] = {"file": str(path.relative_to(root)), "n_fit": calibrator.n_fit,
+        calibrators[name] = calibrator
+        entries[name] = {"file": f"{CALIBRATION_DIR}/{name}.json", "n_fit": calibrator.n_fit,
                          "n_agn": int(rows["y_true"].sum())}
-    return {
+    return calibrators, {
         "method": CATALOGUE_METHOD,
         "fitted_on": fitted_on,
         "description": f"{CATALOGUE_METHOD} map per model, fitted on {FITTED_ON_DESCRIPTION[fitted_on]}",

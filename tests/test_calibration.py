@@ -12,6 +12,7 @@ from nepagn.calibration import (
     apply_calibration,
     brier,
     calibration_provenance,
+    calibrator_path,
     cross_fitted_calibration,
     fit_calibrator,
     fit_model_set_calibrators,
@@ -109,10 +110,11 @@ def test_model_set_calibrators_and_what_the_manifest_says(tmp_path, caplog):
     held_out = pd.concat([pd.DataFrame({"model": "A", "y_true": y, "p_agn": raw}),
                           pd.DataFrame({"model": "B", "y_true": 0, "p_agn": raw})])  # B: no AGN held out
     with caplog.at_level(logging.WARNING, logger="nepagn.calibration"):
-        section = fit_model_set_calibrators(tmp_path, held_out, ["A", "B"], "strict")
+        calibrators, section = fit_model_set_calibrators(held_out, ["A", "B"], "strict")
     assert section["fitted_on"] == "inner_split" and section["models"]["A"]["file"] == "calibration/A.json"
     assert section["models"]["B"]["file"] is None and "both classes" in section["models"]["B"]["reason"]
-    assert "UNCALIBRATED" in caplog.text and not (tmp_path / "calibration" / "B.json").exists()
+    assert "UNCALIBRATED" in caplog.text and set(calibrators) == {"A"}
+    assert calibrator_path(tmp_path, "A").relative_to(tmp_path).as_posix() == section["models"]["A"]["file"]
     manifest = {"models": ["A", "B"], "calibration": section, "file_hashes": {"calibration/A.json": "f00"}}
     calibrations = manifest_calibration(manifest)
     assert calibrations["A"].phrase == "calibrated (isotonic, fitted on inner splits)"

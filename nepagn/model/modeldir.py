@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import platform
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -112,15 +113,77 @@ def write_modeldir(
     return out_dir
 
 
+@dataclass
+class SetRecords:
+    """What a MODELDIR holds that is computed from its tasks' results, before any file is written: held-out
+    predictions, metrics, the HGB-balanced baseline, calibrators and the thresholds."""
+
+    model_configs: dict[str, Any]
+    kinds: dict[str, str]  # model -> member kind
+    oof: pd.DataFrame  # out-of-fold predictions of every task
+    inner: pd.DataFrame | None  # strict protocol: the inner held-out predictions (calibration data)
+    oof_degraded: pd.DataFrame  # out-of-fold predictions on degraded copies (training on a target's depth)
+    metric_rows: list[dict[str, Any]]  # per task
+    network_summary: pd.DataFrame  # metrics summarised over the models' tasks
+    summary: pd.DataFrame  # the same with the baseline's rows
+    baseline: tuple[pd.DataFrame, pd.DataFrame] | None  # the baseline's per-fold metrics and predictions
+    calibrators: dict[str, Any]  # model -> nepagn.calibration.Calibrator
+    calibration: dict[str, Any]  # the manifest's calibration section
+    thresholds: dict[str, float]  # model -> the raw-score threshold of its ensemble
+
+
+def fit_records(rows: pd.DataFrame, results: list[FoldResult], fold_table: dict[int, np.ndarray], tasks: list,
+                protocol: str, spec: FeatureSpec, baseline: bool) -> SetRecords:
+    """Everything a MODELDIR records that is computed, not copied, from its tasks' results; writes nothing.
+
+    The calibrators are fitted on the held-out predictions the protocol allows (inner splits under the
+    strict protocol); a model's threshold is 0.5 for the paper's networks, else the median of its members'.
+    """
+    from nepagn.calibration import fit_model_set_calibrators
+    from nepagn.model.baseline import hgb_cross_validation
+
+    source_ids = rows[SOURCE_ID].astype(str).to_numpy()
+    y = agn_labels(rows).astype(np.int8)
+    model_configs = {task.name: task.config() for task in tasks}
+    oof = pd.concat([pd.DataFrame({SOURCE_ID: source_ids[r.outer_rows], "model": r.model, "fold": r.fold,
+                                   "seed": r.seed, "y_true": y[r.outer_rows], "p_agn": r.p_outer,
+                                   "threshold": r.threshold, "protocol": protocol}) for r in results],
+                    ignore_index=True)
+    inner = pd.concat([_held_out_frame(r, "inner", source_ids, y) for r in results], ignore_index=True)
+    oof_degraded = pd.concat([_held_out_frame(r, "outer_degraded", source_ids, y) for r in results],
+                             ignore_index=True)
+    metric_rows = [{"model": r.model, "seed": r.seed, "fold": r.fold, "n_validation": len(r.outer_rows),
+                    "threshold": r.threshold, "best_epoch": r.best_epoch, "epochs_run": r.epochs_run,
+                    "stop_reason": r.stop_reason, **r.metrics} for r in results]
+    calibrators, calibration = fit_model_set_calibrators(inner if protocol == "strict" else oof, list(model_configs),
+                                                         protocol)
+    network_summary = summary = summarise(pd.DataFrame(metric_rows))
+    baseline_frames = None
+    if baseline:
+        hgb_metrics, hgb_oof = hgb_cross_validation(rows, y, fold_table, spec)
+        hgb_oof.insert(0, SOURCE_ID, source_ids[hgb_oof.pop("row").to_numpy()])
+        baseline_frames = (hgb_metrics, hgb_oof)
+        summary = pd.concat([network_summary, summarise(hgb_metrics)], ignore_index=True)
+    kinds = {r.model: r.kind for r in results}
+    thresholds = {}
+    for name in model_configs:  # a network task's threshold counts once per network, as its members do
+        chosen = [r.threshold for r in results if r.model == name for _ in range(max(1, len(r.networks)))]
+        thresholds[name] = 0.5 if protocol == "paper" and kinds[name] == KERAS_KIND else float(np.median(chosen))
+    return SetRecords(model_configs, kinds, oof, inner if protocol == "strict" else None, oof_degraded, metric_rows,
+                      network_summary, summary, baseline_frames, calibrators, calibration, thresholds)
+
+
 def _write_contents(
     root, rows, results, fold_table, tasks, protocol, training, spec, folds, seeds, wall_seconds, baseline, command,
     target, copies,
 ):
-    from nepagn.calibration import fit_model_set_calibrators
+    """Write the MODELDIR's files from its tasks' results and the records fitted on them (fit_records)."""
+    from nepagn.calibration import save_calibrator
     from nepagn.domain import write_domain
-    from nepagn.model.baseline import hgb_cross_validation
     from nepagn.model.figures import plot_history, plot_roc, table1_markdown
 
+    records = fit_records(rows, results, fold_table, tasks, protocol, spec, baseline)
+    model_configs = records.model_configs
     source_ids = rows[SOURCE_ID].astype(str).to_numpy()
     y = agn_labels(rows).astype(np.int8)
     pd.DataFrame({SOURCE_ID: source_ids, LABEL: rows[LABEL].astype(str).to_numpy(), "y_true": y}).to_parquet(
@@ -131,30 +194,29 @@ def _write_contents(
         ignore_index=True,
     ).to_parquet(root / "folds.parquet", index=False)
 
-    oof, inner, oof_degraded, metric_rows, members = [], [], [], [], []
-    model_configs = {task.name: task.config() for task in tasks}
+    members: list[dict[str, Any]] = []
     for result in results:
         kind = result.kind
         net_dir = root / MEMBER_DIRS[kind] / result.model / f"seed{result.seed}" / f"fold{result.fold}"
         net_dir.mkdir(parents=True)
-        member = {"model": result.model, "seed": result.seed, "fold": result.fold, "kind": kind}
+        member = {"model": result.model, "seed": result.seed, "fold": result.fold, "kind": kind,
+                  "threshold": result.threshold}
         if kind == HGB_KIND:
             from nepagn.model.hgb import INPUTS_FILE, MEMBERS_FILE
 
             (net_dir / MEMBERS_FILE).write_bytes(result.model_bytes)
             (net_dir / INPUTS_FILE).write_text(result.inputs)
-            member.update(path=str((net_dir / MEMBERS_FILE).relative_to(root)),
-                          inputs=str((net_dir / INPUTS_FILE).relative_to(root)))
+            members.append({**member, "path": str((net_dir / MEMBERS_FILE).relative_to(root)),
+                            "inputs": str((net_dir / INPUTS_FILE).relative_to(root))})
         else:
             _write_json(net_dir / "feature_spec.json", result.spec)
             spec_path = str((net_dir / "feature_spec.json").relative_to(root))
-            network_members = []
             for restart, network in enumerate(result.networks):
                 suffix = "" if restart == 0 else f"_r{restart}"
                 (net_dir / f"model{suffix}.keras").write_bytes(network["model_bytes"])
                 pd.DataFrame(network["history"]).to_csv(net_dir / f"history{suffix}.csv", index=False)
-                network_members.append({**member, "restart": restart, "feature_spec": spec_path,
-                                        "path": str((net_dir / f"model{suffix}.keras").relative_to(root))})
+                members.append({**member, "restart": restart, "feature_spec": spec_path,
+                                "path": str((net_dir / f"model{suffix}.keras").relative_to(root))})
         _write_json(
             net_dir / "config.json",
             {
@@ -176,55 +238,17 @@ def _write_contents(
         pd.DataFrame({SOURCE_ID: source_ids, "role": result.roles.astype(str)}).to_parquet(
             net_dir / "split.parquet", index=False
         )
-        outer = result.outer_rows
-        oof.append(
-            pd.DataFrame(
-                {
-                    SOURCE_ID: source_ids[outer],
-                    "model": result.model,
-                    "fold": result.fold,
-                    "seed": result.seed,
-                    "y_true": y[outer],
-                    "p_agn": result.p_outer,
-                    "threshold": result.threshold,
-                    "protocol": protocol,
-                }
-            )
-        )
-        inner.append(_held_out_frame(result, "inner", source_ids, y))
-        oof_degraded.append(_held_out_frame(result, "outer_degraded", source_ids, y))
-        metric_rows.append(
-            {
-                "model": result.model,
-                "seed": result.seed,
-                "fold": result.fold,
-                "n_validation": len(outer),
-                "threshold": result.threshold,
-                "best_epoch": result.best_epoch,
-                "epochs_run": result.epochs_run,
-                "stop_reason": result.stop_reason,
-                **result.metrics,
-            }
-        )
-        if kind == HGB_KIND:
-            members.append({**member, "threshold": result.threshold})
-        else:
-            members += [{**entry, "threshold": result.threshold} for entry in network_members]
-    oof_frame = pd.concat(oof, ignore_index=True)
-    oof_frame.to_parquet(root / OOF_FILE, index=False)
-    held_out = oof_frame
-    if protocol == "strict":
-        held_out = pd.concat(inner, ignore_index=True)
-        held_out.to_parquet(root / INNER_FILE, index=False)
-    calibration = fit_model_set_calibrators(root, held_out, list(model_configs), protocol)
+    records.oof.to_parquet(root / OOF_FILE, index=False)
+    if records.inner is not None:
+        records.inner.to_parquet(root / INNER_FILE, index=False)
+    for name, calibrator in records.calibrators.items():
+        save_calibrator(calibrator, root, name)
     if target is not None:
-        pd.concat(oof_degraded, ignore_index=True).to_parquet(root / OOF_DEGRADED_FILE, index=False)
+        records.oof_degraded.to_parquet(root / OOF_DEGRADED_FILE, index=False)
         target.save(root)
     write_domain(root, rows, spec.bands)
-    per_fold = pd.DataFrame(metric_rows)
-    per_fold.to_csv(root / "metrics.csv", index=False)
-    summary = summarise(per_fold)
-    summary.to_csv(root / "metrics_summary.csv", index=False)
+    pd.DataFrame(records.metric_rows).to_csv(root / "metrics.csv", index=False)
+    records.summary.to_csv(root / "metrics_summary.csv", index=False)
     _write_json(
         root / "metrics.json",
         {
@@ -232,30 +256,23 @@ def _write_contents(
             "folds": folds,
             "seeds": seeds,
             "metric_definitions": "Chen et al. 2021 eqs. 4-7 at each network's threshold; ROC AUC threshold-free",
-            "per_network": metric_rows,
-            "summary": summary.to_dict(orient="records"),
+            "per_network": records.metric_rows,
+            "summary": records.network_summary.to_dict(orient="records"),
         },
     )
-    if baseline:
-        hgb_metrics, hgb_oof = hgb_cross_validation(rows, y, fold_table, spec)
+    if records.baseline is not None:
+        hgb_metrics, hgb_oof = records.baseline
         hgb_metrics.to_csv(root / "baseline_hgb_metrics.csv", index=False)
-        hgb_oof.insert(0, SOURCE_ID, source_ids[hgb_oof.pop("row").to_numpy()])
         hgb_oof.to_parquet(root / BASELINE_OOF_FILE, index=False)
-        summary = pd.concat([summary, summarise(hgb_metrics)], ignore_index=True)
-        summary.to_csv(root / "metrics_summary.csv", index=False)
     (root / "table1.md").write_text(
-        table1_markdown(summary, model_configs, protocol, folds, seeds, training.threshold_rule)
+        table1_markdown(records.summary, model_configs, protocol, folds, seeds, training.threshold_rule)
     )
-    kinds = {m["model"]: m["kind"] for m in members}
+    kinds = records.kinds
     for name in model_configs:
         if kinds[name] == KERAS_KIND:  # gradient boosting has no epoch history
             plot_history(root, name, root / f"fig7_history_{name}.png")
-    plot_roc(oof_frame, root / "fig8_roc.png")
+    plot_roc(records.oof, root / "fig8_roc.png")
 
-    thresholds = {}
-    for name in model_configs:
-        chosen = [m["threshold"] for m in members if m["model"] == name]
-        thresholds[name] = 0.5 if protocol == "paper" and kinds[name] == KERAS_KIND else float(np.median(chosen))
     n_members = len(members) // max(1, len(model_configs))
     _write_json(
         root / "run.json",
@@ -289,8 +306,8 @@ def _write_contents(
             else "raw ensemble score (mean p_agn of the members, before calibration) >= median over member "
             "networks of the threshold each chose on its inner split"
         ) + (HGBC_THRESHOLD_NOTE if HGB_KIND in kinds.values() else ""),
-        "thresholds": thresholds,
-        "calibration": calibration,
+        "thresholds": records.thresholds,
+        "calibration": records.calibration,
         "degradation": degradation_record(target, copies),
         "members": members,
         "model_configs": model_configs,
@@ -300,7 +317,7 @@ def _write_contents(
     }
     manifest["model_set_id"] = sha256_json(manifest)
     _write_json(root / MANIFEST, manifest)
-    _add_decision_rule(root, manifest, target, oof_frame)
+    _add_decision_rule(root, manifest, target, records.oof)
 
 
 def _held_out_frame(result: FoldResult, name: str, source_ids: np.ndarray, y: np.ndarray) -> pd.DataFrame:
