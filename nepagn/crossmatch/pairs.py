@@ -28,7 +28,6 @@ EAST, NORTH = "east_arcsec", "north_arcsec"  # survey minus store position of a 
 MIN_SURVEY_ORDER = 6  # coarsest order of the survey's partitions (see survey_catalog)
 MAX_SURVEY_ORDER = 10  # finest order of the survey's partitions
 MARGIN_ORDER_STEP = 5  # margin pixels this many orders finer than the partitions (see survey_catalog)
-PAIR_COLUMNS = [SOURCE_ID, SURVEY_ROW, SEP, EAST, NORTH]
 
 
 def survey_partition_order(ra: np.ndarray, dec: np.ndarray, max_rows: int) -> int:

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from nepagn.bands import load_registry
 from nepagn.columnmap import ColumnMap
-from nepagn.crossmatch.assign import ATTACHED, MATCHED, RULE, SECONDARY, UNMATCHED, Assignment, assign
+from nepagn.crossmatch.assign import MATCHED, RULE, UNMATCHED, Assignment, assign
 from nepagn.crossmatch.options import ORIGIN_SURVEY, MatchColumns, MatchOptions
 from nepagn.crossmatch.pairs import candidate_pairs
 from nepagn.errors import InputError, NepagnError
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 MATCH_TABLE_DIR = SIDECAR_DIRS[0]
 APPENDED, LEFT_OUT = "appended", "left_out"
-OUTCOMES = (MATCHED, ATTACHED, SECONDARY, APPENDED, LEFT_OUT)  # of every survey source, in the match table
 ARCSEC = 1.0 / 3600.0
 
 

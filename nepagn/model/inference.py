@@ -61,8 +61,6 @@ class ModelSet:
     ):
         self.root = Path(root)
         self.manifest = manifest
-        self._members = members
-        self._specs = specs
         self._calibrators = calibrators
         self.domain = domain
         self._hgb_members = hgb_members or {}

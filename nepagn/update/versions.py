@@ -128,8 +128,3 @@ def prune(out_dir: Path, index: dict[str, Any], keep: int = 1, store_path: Path 
             shutil.rmtree(previous_stores_dir(Path(store)) / version_name(entry["version"]), ignore_errors=True)
         log.info("pruned catalogue version %d", entry["version"])
     return removed
-
-
-def readable_versions(index: dict[str, Any]) -> list[dict[str, Any]]:
-    """Entries of the versions still on disk, oldest first."""
-    return [entry for entry in index["versions"] if not entry.get("pruned")]
