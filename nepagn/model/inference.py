@@ -61,6 +61,7 @@ class ModelSet:
     ):
         self.root = Path(root)
         self.manifest = manifest
+        self._members = members  # per model, its member networks as loaded
         self._calibrators = calibrators
         self.domain = domain
         self._hgb_members = hgb_members or {}
