@@ -62,7 +62,7 @@ def run_fold(task: FoldTask, frame: pd.DataFrame) -> dict[str, Any]:
     outer = stratified_folds(y, task.n_folds, task.seed)
     train_rows, valid_rows = np.flatnonzero(outer != task.fold), np.flatnonzero(outer == task.fold)
     fitted = fit_fold(recipe, task.bands, frame, y, train_rows, network_seed(task.seed, task.fold, recipe.name))
-    members = fitted.scores(valid_rows)
+    members = fitted.predict_frame(frame.iloc[valid_rows])
     inner_rows, threshold = fitted.inner_rows, fitted.threshold
     ids = frame[SOURCE_ID].astype(str).to_numpy()
     common = {"model": recipe.name, "fold": task.fold, "seed": task.seed}

@@ -46,17 +46,12 @@ def _fit_hgb_member(frame, bands, y, fit_rows, seed, colours=None):
 class FittedFold:
     """A recipe's members fitted on one outer fold's training rows, their inner held-out scores and threshold."""
 
-    frame: pd.DataFrame  # the rows the fold was fitted on (row positions below refer to it)
     predictors: list[Callable[[pd.DataFrame], np.ndarray]]  # per member: canonical rows -> P(AGN)
     members: list  # per member: the HgbMember (gradient boosting) or the Keras network
     inner_rows: np.ndarray
     inner_scores: np.ndarray
     threshold: float
     epochs: list[int]
-
-    def scores(self, rows: np.ndarray) -> np.ndarray:
-        """Every member's P(AGN) for the given rows of the fitted frame, shape (members, rows)."""
-        return self.predict_frame(self.frame.iloc[rows])
 
     def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
         """Every member's P(AGN) for the rows of any frame of canonical columns, shape (members, rows)."""
@@ -124,4 +119,4 @@ def fit_fold(
         threshold = choose_threshold(y[inner_rows], inner_scores, recipe.model.weight_n)
     else:
         threshold = THRESHOLD_RULES[recipe.threshold_rule](y[inner_rows], inner_scores)
-    return FittedFold(frame, predictors, members, inner_rows, inner_scores, threshold, epochs)
+    return FittedFold(predictors, members, inner_rows, inner_scores, threshold, epochs)

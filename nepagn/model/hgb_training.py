@@ -70,9 +70,10 @@ def train_hgb_one(
     data = TrainingData.make(labelled, y, target, task.copies, seed)
     fitted = fit_fold(recipe, get_bands(task.bands), data.frame, data.y, data.rows(train), seed,
                       groups=data.objects if data.degraded else None)
-    p_outer = np.mean([member.predict(labelled.iloc[outer]) for member in fitted.members], axis=0)
+    p_outer = fitted.predict_frame(labelled.iloc[outer]).mean(axis=0)
     degraded_outer = data.rows(outer) if data.degraded else np.empty(0, dtype=np.int64)
-    p_outer_degraded = fitted.scores(degraded_outer).mean(axis=0) if data.degraded else np.empty(0)
+    p_outer_degraded = (fitted.predict_frame(data.frame.iloc[degraded_outer]).mean(axis=0) if data.degraded
+                        else np.empty(0))
     estimators, inputs = members_to_bytes(fitted.members)
     strict = task.protocol == "strict"
     roles = np.full(len(labelled), "train", dtype=object)
