@@ -51,10 +51,7 @@ def _literal_constants(path: Path, names: set[str]) -> dict[str, str]:
 def _source_file(module: str) -> Path:
     """The source file of `module` (one pkgutil listed, so it has one), found without importing it."""
     spec = importlib.util.find_spec(module)
-    if spec is None:  # the errors Path(find_spec(module).origin) raised in these cases
-        raise AttributeError("'NoneType' object has no attribute 'origin'")
-    if spec.origin is None:
-        raise TypeError("expected str, bytes or os.PathLike object, not NoneType")
+    assert spec is not None and spec.origin is not None, f"{module}: listed by pkgutil, so it has a source file"
     return Path(spec.origin)
 
 

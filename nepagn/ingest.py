@@ -288,8 +288,7 @@ def _failed_rows(
             failed.append(result.failed.assign(**{INPUT_ROW: result.failed[_CHUNK_ROW] + offset}))
         if duplicate_ids and result.scratch is not None:
             dups = _rows_with_ids(result.scratch, duplicate_ids)
-            if duplicates is None:  # duplicate ids always come with their RowProblem; what duplicates.problem raised
-                raise AttributeError("'NoneType' object has no attribute 'problem'")
+            assert duplicates is not None, "duplicate ids always come with their RowProblem"
             reason = f"column {SOURCE_ID!r}: {duplicates.problem}"
             if len(dups):
                 failed.append(
@@ -381,8 +380,7 @@ def ingest(
         failed = _failed_rows(results, offsets, duplicates, duplicate_ids)
         rows_quarantined = len(failed)
         if rows_quarantined:
-            if quarantine is None:  # failing rows are problems, raised above without --quarantine; as _write_quarantine
-                raise AttributeError("'NoneType' object has no attribute 'with_name'")
+            assert quarantine is not None, "failing rows without a quarantine were raised as problems above"
             _write_quarantine(quarantine, failed)
             log.warning("%d rows quarantined to %s", rows_quarantined, quarantine)
         files = [r.scratch for r in results if r.scratch is not None]

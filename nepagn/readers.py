@@ -171,8 +171,7 @@ def read_chunk(chunk: Chunk, columns: list[str] | None = None) -> pd.DataFrame:
 
 def _read_chunk(chunk: Chunk, columns: list[str] | None) -> pd.DataFrame:
     if chunk.kind == "parquet":
-        if chunk.stop is None:  # _plan_chunks gives every Parquet chunk a stop; range() raised this TypeError
-            raise TypeError("'NoneType' object cannot be interpreted as an integer")
+        assert chunk.stop is not None, "plan_chunks gives every Parquet chunk a stop"
         groups = list(range(chunk.start, chunk.stop))
         return pq.ParquetFile(chunk.path).read_row_groups(groups, columns=columns).to_pandas()
     if chunk.kind == "fits":

@@ -70,11 +70,9 @@ def survey_catalog(ra: np.ndarray, dec: np.ndarray, radius_arcsec: float, max_ro
         catalog = lsdb.from_dataframe(frame, ra_column=RA, dec_column=DEC, lowest_order=order, highest_order=order,
                                       partition_rows=max(max_rows, 1), margin_order=margin_order(order, radius_arcsec),
                                       catalog_name="survey")
-    if catalog.margin is None:  # from_dataframe with a margin_order always builds one; what .hc_structure raised
-        raise AttributeError("'NoneType' object has no attribute 'hc_structure'")
+    assert catalog.margin is not None, "lsdb.from_dataframe with a margin_order always builds a margin"
     threshold = catalog.margin.hc_structure.catalog_info.margin_threshold
-    if threshold is None:  # lsdb records the threshold of every margin it builds; what the comparison raised
-        raise TypeError(f"'<' not supported between instances of 'NoneType' and '{type(radius_arcsec).__name__}'")
+    assert threshold is not None, "lsdb records the threshold of every margin it builds"
     if threshold < radius_arcsec:  # cannot happen by margin_order(); a wrong margin would lose edge matches
         raise RuntimeError(f"survey margin {threshold} arcsec is narrower than the radius {radius_arcsec}")
     return catalog

@@ -143,7 +143,7 @@ def build_catalogue(
     preprocess_config = preprocess_config or PreprocessConfig()
     settings = {"preprocess": preprocess_config.to_dict(), "sky_map_order": SKY_MAP_ORDER,
                 "summary": {"magnitude_band": summary_band}}
-    run = CatalogueRun.prepare(store_path, modeldir, settings, "build {run_id}")
+    run = CatalogueRun.prepare(store_path, modeldir, settings)
     store, run_id, model_set_id = run.store, run.run_id, run.manifest.model_set_id
     log.info("build %s: %d sources in %d partitions, models %s (%s)", run_id, store.num_rows,
              len(store.partitions), run.models, model_set_id)

@@ -52,16 +52,17 @@ class CatalogueRun:
 
     @classmethod
     def prepare(cls, store_path: str | Path, modeldir: str | Path, settings: dict[str, Any],
-                label: str) -> CatalogueRun:
+                label: str | None = None) -> CatalogueRun:
         """Open the store, read and verify the model set, derive the run id and the catalogue's columns.
 
-        `label` names the run in warnings (an uncalibrated model, a domain not recorded).
+        `label` names the run in warnings (an uncalibrated model, a domain not recorded); default
+        "build <run id>".
         """
         store = open_store(store_path)
         manifest = Manifest.read(modeldir)
         digest = config_hash(settings)
         run_id = build_run_id(store.snapshot_id, manifest.model_set_id, digest)
-        label = label.format(run_id=run_id)
+        label = label or f"build {run_id}"
         columns = catalogue_columns(list(manifest.names), with_std=True, with_truth=TRUE_CLASS in store.columns,
                                     calibration=manifest.calibration, decision=manifest.decision)
         warn_if_uncalibrated(manifest.calibration, label)

@@ -103,7 +103,7 @@ def merge_partition(
     derived[UNANIMOUS] = pd.arrays.BooleanArray((votes == 0) | (votes == n_models), ~classified)
     derived[P_AGN_MEAN] = p_mean
     for name in SUBSETS:  # absent where the model set's decision has no subsets: the columns stay null
-        if predictions is not None and name in predictions:
+        if name in given:
             derived[name] = pd.arrays.BooleanArray(scattered(name, False, "bool"), ~classified)
     derived[TRAINING_OBJECT] = (preprocessed[STATUS] == STATUS_LABELLED).to_numpy(dtype=bool)
     derived[RUN_ID] = pd.array([run_id] * n, dtype="string")

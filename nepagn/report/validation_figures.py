@@ -312,9 +312,8 @@ def ablation_table(pred: Predictions) -> str:
 
 
 def _selections(pred: Predictions) -> pd.DataFrame:
-    """The run's colour-cut table; callers ask only when it was stored (AttributeError as before otherwise)."""
-    if pred.selections is None:
-        raise AttributeError("'NoneType' object has no attribute 'columns'")
+    """The run's colour-cut table; callers ask only when it was stored."""
+    assert pred.selections is not None, "the colour cuts are asked for only where the run stored them"
     return pred.selections
 
 
