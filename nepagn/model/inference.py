@@ -84,8 +84,12 @@ class ModelSet:
         ModelSet
             Ready for `predict_proba` and `predict` on frames of canonical columns.
         """
-        root = Path(modeldir)
-        manifest = Manifest.read(root, verify=verify)
+        return cls.from_manifest(Manifest.read(modeldir, verify=verify))
+
+    @classmethod
+    def from_manifest(cls, manifest: Manifest) -> ModelSet:
+        """Load the members and calibrators a manifest names (already read, or being written by training)."""
+        root = manifest.root
         by_kind: dict[str, list[dict]] = {}
         for member in manifest.members:  # a member without a kind (older MODELDIRs) is a network
             by_kind.setdefault(member.get("kind", KERAS_KIND), []).append(member)

@@ -34,6 +34,7 @@ from nepagn.degrade import TARGET_DEPTH_FILE, TARGET_SAMPLE_FILE, TargetPhotomet
 from nepagn.features import FeatureSpec
 from nepagn.files import atomic_directory, sha256_file, sha256_json
 from nepagn.model.config import TrainingConfig
+from nepagn.model.decision import DecisionRule
 from nepagn.model.fold_result import FoldResult
 from nepagn.model.metrics import summarise
 from nepagn.schema import LABEL, SOURCE_ID, agn_labels
@@ -130,14 +131,17 @@ class SetRecords:
     calibrators: dict[str, Any]  # model -> nepagn.calibration.Calibrator
     calibration: dict[str, Any]  # the manifest's calibration section
     thresholds: dict[str, float]  # model -> the raw-score threshold of its ensemble
+    decision: DecisionRule | None  # subset cuts on the held-out rows; None with a target (needs the written set)
 
 
 def fit_records(rows: pd.DataFrame, results: list[FoldResult], fold_table: dict[int, np.ndarray], tasks: list,
-                protocol: str, spec: FeatureSpec, baseline: bool) -> SetRecords:
+                protocol: str, spec: FeatureSpec, baseline: bool, target_given: bool = False) -> SetRecords:
     """Everything a MODELDIR records that is computed, not copied, from its tasks' results; writes nothing.
 
     The calibrators are fitted on the held-out predictions the protocol allows (inner splits under the
     strict protocol); a model's threshold is 0.5 for the paper's networks, else the median of its members'.
+    The decision rule's subset cuts are estimated here on the held-out rows unless `target_given`: then they
+    come from the set's own predictions on the target (`_target_decision`, once the members are written).
     """
     from nepagn.calibration import fit_model_set_calibrators
     from nepagn.model.baseline import hgb_cross_validation
@@ -169,8 +173,9 @@ def fit_records(rows: pd.DataFrame, results: list[FoldResult], fold_table: dict[
     for name in model_configs:  # a network task's threshold counts once per network, as its members do
         chosen = [r.threshold for r in results if r.model == name for _ in range(max(1, len(r.networks)))]
         thresholds[name] = 0.5 if protocol == "paper" and kinds[name] == KERAS_KIND else float(np.median(chosen))
+    decision = None if target_given else _held_out_decision(oof, list(model_configs), calibrators)
     return SetRecords(model_configs, kinds, oof, inner if protocol == "strict" else None, oof_degraded, metric_rows,
-                      network_summary, summary, baseline_frames, calibrators, calibration, thresholds)
+                      network_summary, summary, baseline_frames, calibrators, calibration, thresholds, decision)
 
 
 def _write_contents(
@@ -182,7 +187,7 @@ def _write_contents(
     from nepagn.domain import write_domain
     from nepagn.model.figures import plot_history, plot_roc, table1_markdown
 
-    records = fit_records(rows, results, fold_table, tasks, protocol, spec, baseline)
+    records = fit_records(rows, results, fold_table, tasks, protocol, spec, baseline, target is not None)
     model_configs = records.model_configs
     source_ids = rows[SOURCE_ID].astype(str).to_numpy()
     y = agn_labels(rows).astype(np.int8)
@@ -293,7 +298,6 @@ def _write_contents(
             "versions": _versions(),
         },
     )
-    files = sorted(p for p in root.rglob("*") if p.is_file())
     manifest = {
         "format": MODELSET_FORMAT,
         "models": list(model_configs),
@@ -313,11 +317,18 @@ def _write_contents(
         "model_configs": model_configs,
         "training": training.to_dict(),
         "labels_hash": labels_hash(rows[SOURCE_ID], rows[LABEL]),
-        "file_hashes": {str(p.relative_to(root)): sha256_file(p) for p in files},
     }
+    manifest["file_hashes"] = _file_hashes(root)
+    rule = records.decision if target is None else _target_decision(root, manifest, target)
+    _write_json(root / DECISION_FILE, rule.to_dict())
+    manifest["decision"] = rule.to_dict()
+    manifest["file_hashes"] = _file_hashes(root)
     manifest["model_set_id"] = sha256_json(manifest)
     _write_json(root / MANIFEST, manifest)
-    _add_decision_rule(root, manifest, target, records.oof)
+
+
+def _file_hashes(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): sha256_file(p) for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def _held_out_frame(result: FoldResult, name: str, source_ids: np.ndarray, y: np.ndarray) -> pd.DataFrame:
@@ -338,53 +349,37 @@ def degradation_record(target: TargetPhotometry | None, copies: int) -> dict[str
                       "the target per band (nepagn.degrade)"}
 
 
-def _add_decision_rule(root: Path, manifest: dict[str, Any], target: TargetPhotometry | None,
-                       oof_frame: pd.DataFrame) -> None:
-    """Estimate the subset cuts on a label-free reference sample, write decision.json, re-seal the manifest."""
-    from nepagn.model.decision import DecisionRule
+def _target_decision(root: Path, manifest: dict[str, Any], target: TargetPhotometry) -> DecisionRule:
+    """The subset cuts estimated on the model set's own probabilities for random rows of the target catalogue
+    (label-free); the members are read from the files just written."""
+    from nepagn.model.inference import ModelSet
+    from nepagn.model.manifest import Manifest
 
-    if target is not None:
-        from nepagn.model.inference import ModelSet
-
-        model_set = ModelSet.load(root)
-        predictions = model_set.predict_proba(target.sample)
-        p_by_model = {name: predictions[f"p_agn_{name}"].to_numpy() for name in model_set.names}
-        score_by_model = {name: predictions[f"score_agn_{name}"].to_numpy() for name in model_set.names}
-        estimated_on = (f"the model set's calibrated probabilities on {len(target.sample)} random rows of the "
-                        f"target ({target.description})")
-    else:
-        p_by_model, score_by_model = _held_out_probabilities(root, oof_frame, manifest)
-        estimated_on = ("the labelled rows' out-of-fold probabilities (each model's held-out scores, calibrated, "
-                        "averaged over seeds and models); no target catalogue was given")
-    rule = DecisionRule.fit(p_by_model, score_by_model, estimated_on)
-    _write_json(root / DECISION_FILE, rule.to_dict())
-    manifest.pop("model_set_id")
-    manifest["decision"] = rule.to_dict()
-    manifest["file_hashes"][DECISION_FILE] = sha256_file(root / DECISION_FILE)
-    manifest["model_set_id"] = sha256_json(manifest)
-    _write_json(root / MANIFEST, manifest)
+    model_set = ModelSet.from_manifest(Manifest(root.resolve(), {**manifest, "model_set_id": "(being written)"}))
+    predictions = model_set.predict_proba(target.sample)
+    return DecisionRule.fit({name: predictions[f"p_agn_{name}"].to_numpy() for name in model_set.names},
+                            {name: predictions[f"score_agn_{name}"].to_numpy() for name in model_set.names},
+                            f"the model set's calibrated probabilities on {len(target.sample)} random rows of the "
+                            f"target ({target.description})")
 
 
-def _held_out_probabilities(
-    root: Path, oof_frame: pd.DataFrame, manifest: dict[str, Any]
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Per model, every labelled row's out-of-fold raw score (mean over seeds) and its calibrated probability,
-    rows aligned across models."""
-    from nepagn.calibration import Calibrator, manifest_calibration
-
+def _held_out_decision(oof: pd.DataFrame, models: list[str], calibrators: dict[str, Any]) -> DecisionRule:
+    """The subset cuts estimated on every labelled row's out-of-fold raw score (mean over seeds) and its
+    calibrated probability, per model, rows aligned across models."""
     scores, probabilities = [], []
-    for name, item in manifest_calibration(manifest).items():
-        rows = oof_frame[oof_frame["model"] == name]
+    for name in models:
+        rows = oof[oof["model"] == name]
         score = pd.Series(rows["p_agn"].to_numpy(dtype=np.float64), index=rows[SOURCE_ID].to_numpy(), name=name)
         score = score.groupby(level=0).mean()
-        p = score.to_numpy()
-        if item.file is not None:  # calibrated
-            p = Calibrator.from_json((root / item.file).read_text()).transform(p)
+        calibrator = calibrators.get(name)  # an uncalibrated model's p_agn is its raw score
+        p = score.to_numpy() if calibrator is None else calibrator.transform(score.to_numpy())
         scores.append(score)
         probabilities.append(pd.Series(p, index=score.index, name=name))
     score_table, p_table = pd.concat(scores, axis=1), pd.concat(probabilities, axis=1)
-    return ({name: p_table[name].to_numpy() for name in p_table.columns},
-            {name: score_table[name].to_numpy() for name in score_table.columns})
+    return DecisionRule.fit({name: p_table[name].to_numpy() for name in models},
+                            {name: score_table[name].to_numpy() for name in models},
+                            "the labelled rows' out-of-fold probabilities (each model's held-out scores, calibrated, "
+                            "averaged over seeds and models); no target catalogue was given")
 
 
 def _versions() -> dict[str, str]:
