@@ -299,3 +299,22 @@ def test_calibration_histogram_counts_objects_and_uncertainty_axes_say_raw_score
     plt.close(figure)
     described = run_description(pred)
     assert cv_dir.name not in described and f"{n_objects} objects" in described and "2 seeds" in described
+
+
+def test_a_command_recorded_before_nepagn_evaluate_is_shown_as_typed_today():
+    """EVALDIRs written before the `nepagn evaluate` subcommand recorded `python -m nepagn.evaluation.<name>`;
+    the report shows the command a user can run now, and it parses with the same options."""
+    import shlex
+
+    from nepagn.cli import build_parser
+    from nepagn.commands.report import current_form
+
+    recorded = ("python -m nepagn.evaluation.real_sample --data sample.csv --bands optnir --models HGB,HGBC "
+                "--seeds 0,1 --workers 1 --out runs/real")
+    shown = current_form(recorded)
+    assert shown == ("nepagn evaluate real-sample --data sample.csv --bands optnir --models HGB,HGBC --seeds 0,1 "
+                     "--workers 1 --out runs/real")
+    argv = shlex.split(shown)[1:]
+    args = build_parser(argv).parse_args(argv)
+    assert (args.experiment, args.bands, args.models, args.out) == ("real-sample", "optnir", "HGB,HGBC", "runs/real")
+    assert current_form("nepagn train --out m") == "nepagn train --out m"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,6 +57,13 @@ def _pick_model(models: list[str], wanted: str) -> str:
     return next((name for name in wanted.split(",") if name.strip() in models), models[0]).strip()
 
 
+def current_form(command: str) -> str:
+    """A recorded command as it is typed today: the experiments that ran as `python -m nepagn.evaluation.<name>`
+    are `nepagn evaluate <name>` with the same options."""
+    return re.sub(r"python -m nepagn\.evaluation\.(\w+)", lambda m: "nepagn evaluate " + m[1].replace("_", "-"),
+                  command)
+
+
 def _run_section(pred: vf.Predictions, figures: Path, wanted: str) -> tuple[list[str], list[Path]]:
     """Figures and tables of one run (or pooled runs), as Markdown lines, and the figure files written."""
     from nepagn.report import validation_figures as vf
@@ -67,7 +75,7 @@ def _run_section(pred: vf.Predictions, figures: Path, wanted: str) -> tuple[list
         "",
         f"- protocol: {info['protocol']}, {info['n_folds']}-fold stratified CV, seeds {info['seeds']}",
         f"- data: {info['note'] or 'labelled rows'} ({info['n_rows']} objects, {info['n_agn']} AGN)",
-        *(f"- made by: `{command}`" for command in commands),
+        *(f"- made by: `{current_form(command)}`" for command in commands),
         *(["- pooled from: " + ", ".join(f"`{source}`" for source in pred.sources)] if len(pred.sources) > 1 else []),
         "",
     ]
