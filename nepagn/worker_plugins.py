@@ -22,7 +22,8 @@ class BoundTensorFlowThreads(WorkerPlugin):
     With `local` (the workers of a LocalCluster nepagn started and will close), a worker process
     ignores SIGINT: Ctrl-C in a terminal reaches the whole process group, and the command, not each
     worker, decides how to stop (it closes its cluster in order); the worker's note that the tasks it
-    was running were cancelled by that close is dropped too. Workers of a user's own cluster keep both.
+    was running were cancelled by that close is dropped too, and so is a heartbeat that the worker's own
+close cut off. Workers of a user's own cluster keep all three.
     """
 
     name = "nepagn-bound-tf-threads"
@@ -37,6 +38,7 @@ class BoundTensorFlowThreads(WorkerPlugin):
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
             logging.getLogger("distributed.worker.state_machine").addFilter(_CancelledByClose())
+            logging.getLogger("distributed.worker").addFilter(HeartbeatCutByClose(worker))
         apply_tf_thread_limit(self.threads)
         if self.preload:
             import_tensorflow_quietly()
@@ -48,3 +50,19 @@ class _CancelledByClose(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "ended with CancelledError" not in record.getMessage()
+
+
+class HeartbeatCutByClose(logging.Filter):
+    """Drops "Failed to communicate with scheduler during heartbeat" (with its traceback) once the worker is
+    closing: a heartbeat in flight when nepagn closes its own cluster after a finished command; while the
+    worker runs, the message (a real loss of the scheduler) is kept."""
+
+    def __init__(self, worker) -> None:
+        super().__init__()
+        self.worker = worker
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from distributed.core import Status
+
+        closing = self.worker.status in (Status.closing, Status.closing_gracefully, Status.closed)
+        return not (closing and record.getMessage().startswith("Failed to communicate with scheduler during heartbeat"))

@@ -310,3 +310,26 @@ def test_cli_build_from_a_file_is_quiet_respects_the_umask_and_dates_the_command
     assert record["execution"]["classification_started_utc"] >= record["started_utc"]
     assert record["execution"]["command"].startswith("nepagn -vv build-catalogue --input")
     assert record["column_map"]["path"] == str(catalogs_dir() / "columns" / "mock.toml")
+
+
+def test_a_heartbeat_cut_off_by_the_workers_own_close_is_not_reported_but_a_lost_scheduler_is(tmp_path):
+    """A real worker of a real scheduler: while it runs, a failed heartbeat is logged; once it is closing (a
+    heartbeat in flight when nepagn closes its cluster after a finished command), the traceback is dropped."""
+    import asyncio
+    import logging
+
+    from distributed import Scheduler, Worker
+
+    from nepagn.worker_plugins import HeartbeatCutByClose
+
+    message = "Failed to communicate with scheduler during heartbeat."
+
+    async def statuses() -> list[bool]:
+        async with Scheduler(dashboard_address=":0") as scheduler, Worker(scheduler.address, nthreads=1) as worker:
+            quiet = HeartbeatCutByClose(worker)
+            record = logging.LogRecord("distributed.worker", logging.ERROR, __file__, 0, message, None, None)
+            running = quiet.filter(record)
+            await worker.close()
+            return [running, quiet.filter(record)]
+
+    assert asyncio.run(statuses()) == [True, False]
