@@ -92,6 +92,22 @@ def test_truth_section_agrees_with_the_catalogue_and_true_class(degraded_build):
     assert "Against the simulation truth" in text and "estimated AGN fraction" in text
 
 
+def test_truth_sample_is_compact_and_capped(mock_store, degraded_build):
+    """The client reads the truth section's rows as booleans and floats (no text column), at most about
+    `max_rows` of them sampled evenly: its memory stays bounded however large the mock catalogue is."""
+    from nepagn.pipeline.truth import read_inference_set
+    from nepagn.store import open_store
+
+    result, _, done = degraded_build
+    store = open_store(mock_store)
+    wanted = [(p.order, p.pixel) for p in store.partitions]
+    full = read_inference_set(result.catalogue_dir, store, wanted, MODELS, None)
+    assert len(full) == len(done) and full["y"].sum() == (done["true_class"] == "AGN").sum()
+    assert not any(dtype == object for dtype in full.dtypes), full.dtypes.to_dict()
+    sample = read_inference_set(result.catalogue_dir, store, wanted, MODELS, None, max_rows=2000)
+    assert len(sample) <= 2000 and len(sample) >= 0.8 * len(done) / round(store.num_rows / 2000)
+
+
 def test_each_models_agn_fraction_is_near_the_truth(degraded_build):
     """Trained on degraded photometry, every model's called and estimated AGN fraction of the inference set is
     near the mock's truth (before degraded training and the census cut the same mock gave 70-90 % AGN)."""

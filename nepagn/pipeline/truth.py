@@ -7,7 +7,8 @@ completeness of its class, the true purity and completeness of the named subsets
 summary band, and the reliability diagram. Stars wrongly kept as galaxies count as not AGN.
 
 Partitions are read back (catalogue columns beside the input store's summary-band magnitude, the
-same rows in the same order); at most `max_rows` inference-set rows are kept, sampled evenly.
+same rows in the same order) into a compact frame (booleans and floats, no text), sampled evenly to
+at most about `max_rows` classified rows: the client's memory stays bounded at any catalogue size.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from nepagn.store import Store, partition_path
 
 log = logging.getLogger(__name__)
 
-MAX_ROWS = 5_000_000
+MAX_ROWS = 1_000_000  # AUC's sampling error at 10^6 rows is ~0.001
 MIN_PER_CLASS = 5  # no AUC where a bin has fewer AGN or non-AGN than this
 
 
@@ -59,36 +60,50 @@ def read_inference_set(
     catalogue_root: Path, store: Store, wanted: Sequence[tuple[int, int]], models: Sequence[str],
     band_column: str | None, max_rows: int = MAX_ROWS,
 ) -> pd.DataFrame:
-    """The inference set's probabilities, classes, subsets, truth and summary-band magnitude."""
+    """The inference set as the truth section needs it, one compact row per source (no text column).
+
+    Columns: `y` (true_class is AGN), per key of `models` and CONSENSUS `p_<key>` (its p_agn) and
+    `called_<key>` (its class is AGN), the subset flags, and `magnitude` (the summary band) when
+    `band_column` is given.
+    """
     columns = [SOURCE_ID, STATUS, TRUE_CLASS, P_AGN_MEAN, CONSENSUS_CLASS, AGN_RELIABLE, AGN_COMPLETE]
     columns += [p_agn_column(m) for m in models] + [class_column(m) for m in models]
+    sources = {**{m: (p_agn_column(m), class_column(m)) for m in models}, CONSENSUS: (P_AGN_MEAN, CONSENSUS_CLASS)}
     total = store.num_rows
-    keep = min(1.0, max_rows / total) if total else 1.0
+    step = max(1, round(total / max_rows)) if total > max_rows else 1
     by_pixel = {(p.order, p.pixel): p for p in store.partitions}
     parts = []
     for order, pixel in wanted:
         frame = pd.read_parquet(partition_path(catalogue_root, order, pixel), columns=columns)
+        keep = np.flatnonzero((frame[STATUS] == STATUS_CLASSIFIED).to_numpy(dtype=bool))[::step]
+        part = {"y": _is_agn(frame[TRUE_CLASS].iloc[keep])}
+        for key, (p_column, called_column) in sources.items():
+            part[f"p_{key}"] = frame[p_column].to_numpy(dtype=np.float64, na_value=np.nan)[keep]
+            part[f"called_{key}"] = _is_agn(frame[called_column].iloc[keep])
+        for name in (AGN_RELIABLE, AGN_COMPLETE):
+            part[name] = pd.array(frame[name].iloc[keep], dtype="boolean")  # a set without subsets: all NA
         if band_column is not None:
             source = store.read_partition(by_pixel[(order, pixel)], [SOURCE_ID, band_column])
             if not (source[SOURCE_ID].to_numpy() == frame[SOURCE_ID].to_numpy()).all():
                 raise RuntimeError(f"partition {order}/{pixel}: catalogue and store rows are not in the same order")
-            frame["magnitude"] = source[band_column].to_numpy(dtype=np.float64, na_value=np.nan)
-        frame = frame[(frame[STATUS] == STATUS_CLASSIFIED).to_numpy(dtype=bool)]
-        if keep < 1.0:
-            frame = frame.iloc[:: max(1, round(1 / keep))]
-        parts.append(frame)
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+            part["magnitude"] = source[band_column].to_numpy(dtype=np.float64, na_value=np.nan)[keep]
+        parts.append(pd.DataFrame(part))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["y"])
+
+
+def _is_agn(classes: pd.Series) -> np.ndarray:
+    return classes.eq(CLASS_AGN).to_numpy(dtype=bool, na_value=False)
 
 
 def evaluate_truth(frame: pd.DataFrame, models: Sequence[str], band: str | None) -> dict[str, Any] | None:
-    """Metrics of every model and the consensus against `true_class` (None where the frame has no row)."""
+    """Metrics of every model and the consensus against the truth, on `read_inference_set`'s frame (None where
+    it has no row)."""
     if len(frame) == 0:
         return None
-    y = frame[TRUE_CLASS].eq(CLASS_AGN).to_numpy(dtype=bool, na_value=False)
-    probabilities = {m: frame[p_agn_column(m)].to_numpy(dtype=np.float64) for m in models}
-    probabilities[CONSENSUS] = frame[P_AGN_MEAN].to_numpy(dtype=np.float64)
-    calls = {m: frame[class_column(m)].eq(CLASS_AGN).to_numpy(dtype=bool, na_value=False) for m in models}
-    calls[CONSENSUS] = frame[CONSENSUS_CLASS].eq(CLASS_AGN).to_numpy(dtype=bool, na_value=False)
+    y = frame["y"].to_numpy(dtype=bool)
+    keys = [*models, CONSENSUS]
+    probabilities = {key: frame[f"p_{key}"].to_numpy(dtype=np.float64) for key in keys}
+    calls = {key: frame[f"called_{key}"].to_numpy(dtype=bool) for key in keys}
     truth: dict[str, Any] = {
         "n": int(len(y)),
         "true_agn_fraction": float(y.mean()),
