@@ -103,7 +103,7 @@ def test_truth_sample_is_compact_and_capped(mock_store, degraded_build):
     wanted = [(p.order, p.pixel) for p in store.partitions]
     full = read_inference_set(result.catalogue_dir, store, wanted, MODELS, None)
     assert len(full) == len(done) and full["y"].sum() == (done["true_class"] == "AGN").sum()
-    assert not any(dtype == object for dtype in full.dtypes), full.dtypes.to_dict()
+    assert all(dtype.kind != "O" for dtype in full.dtypes), full.dtypes.to_dict()
     sample = read_inference_set(result.catalogue_dir, store, wanted, MODELS, None, max_rows=2000)
     assert len(sample) <= 2000 and len(sample) >= 0.8 * len(done) / round(store.num_rows / 2000)
 
