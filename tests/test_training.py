@@ -56,6 +56,24 @@ def test_tracker_keeps_best_epoch_and_respects_cap():
     assert capped.stop_reason == "max_epochs"
 
 
+def test_smoothed_eq3_rides_out_a_one_epoch_dip_and_stops_on_a_sustained_fall():
+    """A noisy monitor (one epoch falls by more than |delta| and recovers) stops Eq. 3 as written; averaged
+    over M epochs it trains on, and still stops once the monitor has really fallen. The best epoch is the
+    best smoothed one, not a lucky single epoch."""
+    noisy = [1.0, 1.2, 1.3, 1.35, 1.2, 1.36, 1.38, 1.4, 1.41, 1.42]
+    raw = TerminationTracker(patience_m=2, delta=-0.1, max_epochs=100)
+    assert [raw.update(v)[1] for v in noisy[:5]][-1] and raw.stop_reason == "eq3"  # 1.2 - 1.3 < -0.1 at epoch 4
+    smoothed = TerminationTracker(patience_m=2, delta=-0.1, max_epochs=100, window=2)
+    assert not any(smoothed.update(v)[1] for v in noisy)
+    falling = [1.42, 1.2, 1.1, 1.0]
+    stops = [smoothed.update(v)[1] for v in falling]
+    assert stops.index(True) == 1 and smoothed.stop_reason == "eq3"  # mean(1.42, 1.2) - mean(1.41, 1.42) < -0.1
+    lucky = TerminationTracker(patience_m=2, delta=-1.0, max_epochs=100, window=2)
+    for v in (1.0, 1.6, 1.0, 1.3, 1.35, 1.36):
+        lucky.update(v)
+    assert lucky.best_epoch == 5 and lucky.best_value == pytest.approx(1.355)  # not the single 1.6 at epoch 1
+
+
 def test_model_configs_match_table_1():
     table1 = {"A": (4, 1.5, -0.10), "B": (4, 3.0, -0.15), "C": (6, 5.0, -0.20)}
     for name, (m, n, delta) in table1.items():

@@ -37,6 +37,7 @@ class TrainingConfig:
     inner_fraction: float = 0.1
     networks: int = 1  # networks per (model, fold, seed), differently initialised; their mean predicts
     threshold_rule: str = "balanced_accuracy"  # strict protocol: nepagn.model.metrics.THRESHOLD_RULES
+    smooth_monitor: bool = False  # Eq. 3 and the best epoch on the monitor's mean over M epochs (termination)
     features: dict[str, Any] = field(
         default_factory=lambda: {"missing": "zero", "mask_channel": False, "standardise": False}
     )

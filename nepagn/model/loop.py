@@ -84,7 +84,8 @@ def fit_network(
         return tf.reshape(model(x, training=False), (-1,))
 
     cap = int(max_epochs or training.max_epochs)
-    tracker = TerminationTracker(model_config.patience_m, model_config.delta, cap)
+    tracker = TerminationTracker(model_config.patience_m, model_config.delta, cap,
+                                 window=model_config.patience_m if training.smooth_monitor else 1)
     history: dict[str, list[float]] = {name: [] for name in HISTORY_COLUMNS}
     rng = np.random.default_rng(seed)
     n_agn = max(1, int(y_mon.sum()))
