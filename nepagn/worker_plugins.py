@@ -23,7 +23,7 @@ class BoundTensorFlowThreads(WorkerPlugin):
     ignores SIGINT: Ctrl-C in a terminal reaches the whole process group, and the command, not each
     worker, decides how to stop (it closes its cluster in order); the worker's note that the tasks it
     was running were cancelled by that close is dropped too, and so is a heartbeat that the worker's own
-close cut off. Workers of a user's own cluster keep all three.
+    close cut off. Workers of a user's own cluster keep all three.
     """
 
     name = "nepagn-bound-tf-threads"

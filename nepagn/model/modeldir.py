@@ -318,17 +318,13 @@ def _write_contents(
         "training": training.to_dict(),
         "labels_hash": labels_hash(rows[SOURCE_ID], rows[LABEL]),
     }
-    manifest["file_hashes"] = _file_hashes(root)
+    manifest["file_hashes"] = {str(p.relative_to(root)): sha256_file(p) for p in sorted(root.rglob("*")) if p.is_file()}
     rule = records.decision if target is None else _target_decision(root, manifest, target)
     _write_json(root / DECISION_FILE, rule.to_dict())
     manifest["decision"] = rule.to_dict()
-    manifest["file_hashes"] = _file_hashes(root)
+    manifest["file_hashes"][DECISION_FILE] = sha256_file(root / DECISION_FILE)
     manifest["model_set_id"] = sha256_json(manifest)
     _write_json(root / MANIFEST, manifest)
-
-
-def _file_hashes(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): sha256_file(p) for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def _held_out_frame(result: FoldResult, name: str, source_ids: np.ndarray, y: np.ndarray) -> pd.DataFrame:
