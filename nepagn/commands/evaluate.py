@@ -1,9 +1,10 @@
 """`nepagn evaluate EXPERIMENT`: the evaluation experiments of nepagn.evaluation, one sub-subcommand each.
 
 real-sample and mock write EVALDIRs (the MODELDIR schema, read by `nepagn report`); transfer writes
-results.csv, summary.csv and run.json; ceiling writes one JSON file. The options are defined here
-only; each experiment module runs from the parsed arguments (`run_from_args`), imported by run(), so
-`nepagn evaluate --help` and usage errors load neither TensorFlow, scikit-learn nor Dask.
+results.csv, summary.csv and run.json; ceiling writes one JSON file; restarts scores a MODELDIR's networks
+into one CSV. The options are defined here only; each experiment module runs from the parsed arguments
+(`run_from_args`), imported by run(), so `nepagn evaluate --help` and usage errors load neither TensorFlow,
+scikit-learn nor Dask.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from nepagn.cluster import add_cluster_arguments
 from nepagn.evaluation.real_sample import BAND_SETS
 
 NAME = "evaluate"
-HELP = "run an evaluation experiment: strict CV on the real sample or the mock, bright-to-faint transfer, mock ceiling"
+HELP = ("run an evaluation experiment: strict CV on the real sample or the mock, bright-to-faint transfer, "
+        "mock ceiling, restart selection")
 
 def _real_sample_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="training_sample.csv of Poliszczuk et al. 2021")
@@ -58,6 +60,14 @@ def _ceiling_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="JSON file to write")
 
 
+def _restarts_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("modeldir", type=Path, help="MODELDIR of `nepagn train --networks N` (N > 1)")
+    rows = parser.add_mutually_exclusive_group(required=True)
+    rows.add_argument("--data", type=Path, help="the real sample's training_sample.csv, if it was trained on that")
+    rows.add_argument("--store", type=Path, help="the store whose labelled rows it was trained on")
+    parser.add_argument("--out", type=Path, required=True, help="CSV to write: one row per (model, seed, fold)")
+
+
 def _match_quality_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("store", type=Path, help="the store a simulated survey was added to by position")
     parser.add_argument("survey_file", type=Path, help="the survey file of `nepagn simulate-survey` (its truth)")
@@ -73,6 +83,9 @@ EXPERIMENTS = {  # sub-subcommand -> (the module that runs it from the parsed ar
                  "two thirds, score the fainter third", _transfer_arguments),
     "ceiling": ("nepagn.evaluation.ceiling", "the ROC AUC a classifier trained on the mock inference set's own true "
                 "classes reaches", _ceiling_arguments),
+    "restarts": ("nepagn.evaluation.restarts", "several networks per fold: their mean against one of them kept by "
+                 "its inner rows (the paper's repeated runs, best kept), scored on the outer folds",
+                 _restarts_arguments),
     "match-quality": ("nepagn.crossmatch.quality", "how well a position match recovered a simulated survey's truth: "
                       "completeness and false-match rate, as JSON", _match_quality_arguments),
 }
