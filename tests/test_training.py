@@ -102,6 +102,28 @@ def test_real_training_stops_by_eq3_and_restores_best_weights():
     assert restored == pytest.approx(monitor[result.best_epoch])
 
 
+def test_weight_average_monitors_and_keeps_the_averaged_network():
+    """training.weight_average: the monitor reads the running average of the weights, and the network kept is
+    that average at the best epoch (it reproduces the best monitor value), not the last weights trained."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (200, 6, 2, 1)).astype("float32")
+    y = (rng.random(200) < 0.3).astype(int)
+    x[y == 1, 3:, 0, 0] += 1.5
+    model = ModelConfig("T", alpha=0.5, gamma=2.0, patience_m=1, weight_n=1.5, delta=-1e-9)
+    plain = fit_network(x[:150], y[:150], x[150:], y[150:], model, load_training_config(batch_size=32), seed=1,
+                        max_epochs=12)
+    averaged = fit_network(x[:150], y[:150], x[150:], y[150:], model,
+                           load_training_config(batch_size=32, weight_average=0.9), seed=1, max_epochs=12)
+    assert averaged.history["loss"][:2] == plain.history["loss"][:2]  # the same training steps ...
+    assert averaged.history["val_loss"][0] != plain.history["val_loss"][0]  # ... monitored through the average
+    p = np.asarray(averaged.model(x[150:], training=False)).ravel()
+    truth = y[150:].astype(bool)
+    kept = 1.5 * np.sum((p >= 0.5) & truth) / truth.sum() + np.mean((p >= 0.5) == truth)
+    assert kept == pytest.approx(averaged.history["monitor"][averaged.best_epoch])
+    with pytest.raises(NepagnError, match="weight_average"):
+        load_training_config(weight_average=1.0)
+
+
 # --- CV bookkeeping ---------------------------------------------------------------------------------------
 
 

@@ -38,6 +38,7 @@ class TrainingConfig:
     networks: int = 1  # networks per (model, fold, seed), differently initialised; their mean predicts
     threshold_rule: str = "balanced_accuracy"  # strict protocol: nepagn.model.metrics.THRESHOLD_RULES
     smooth_monitor: bool = False  # Eq. 3 and the best epoch on the monitor's mean over M epochs (termination)
+    weight_average: float = 0.0  # > 0: the monitor and the kept network use this exponential average of the weights
     features: dict[str, Any] = field(
         default_factory=lambda: {"missing": "zero", "mask_channel": False, "standardise": False}
     )
@@ -91,4 +92,6 @@ def load_training_config(path: str | Path | None = None, recipe: str = "paper", 
     rule = data.get("threshold_rule", TrainingConfig.threshold_rule)
     if rule not in THRESHOLD_RULES:
         raise NepagnError(f"{source}: threshold_rule {rule!r} is not one of {sorted(THRESHOLD_RULES)}")
+    if not 0.0 <= float(data.get("weight_average", 0.0)) < 1.0:
+        raise NepagnError(f"{source}: weight_average must be in [0, 1) (0: off), not {data['weight_average']}")
     return TrainingConfig(**data)

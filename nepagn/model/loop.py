@@ -6,6 +6,11 @@ Algorithm 1 and section 2.3.4 read ("Input training data - Evaluate loss - Adam 
 cycled once = one epoch); `batch_size > 0` gives mini-batch epochs instead. The train step and the
 monitoring forward pass are compiled tf.functions and the data stay tensors, so an epoch costs two
 graph calls and a few numpy reductions.
+
+`training.weight_average = m > 0` keeps an exponential moving average of the trainable weights, updated
+after every Adam step (w_avg <- m w_avg + (1 - m) w, bias-corrected as Adam's moments are); the monitor,
+Eq. 3, the best epoch and the network returned are then those of the averaged weights (with the
+batch-normalisation statistics of the run).
 """
 
 from __future__ import annotations
@@ -64,6 +69,16 @@ def fit_network(
     optimizer = keras.optimizers.Adam(learning_rate=training.learning_rate)
     optimizer.build(model.trainable_variables)
 
+    average = float(training.weight_average)
+    if not 0.0 <= average < 1.0:
+        raise ValueError(f"weight_average must be in [0, 1), not {average}")
+    # the network the monitor reads: the trained one, or a twin holding the averaged weights
+    monitored = build_network(x_train.shape[1:], l2=training.l2, dropout=training.dropout, seed=seed) \
+        if average else model
+    # started at zero and divided by 1 - m^t when read: the average of the weights seen so far, not of the initial ones
+    averaged = [tf.Variable(tf.zeros_like(v), trainable=False) for v in model.trainable_variables] if average else []
+    steps = tf.Variable(0.0, trainable=False)
+
     xt = tf.constant(x_train, dtype=tf.float32)
     yt = tf.constant(np.asarray(y_train, dtype=np.float32))
     xm = tf.constant(x_monitor, dtype=tf.float32)
@@ -77,11 +92,20 @@ def fit_network(
             total = loss + tf.add_n(model.losses) if model.losses else loss
         grads = tape.gradient(total, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        if average:
+            steps.assign_add(1.0)
+            for avg, live in zip(averaged, model.trainable_variables, strict=True):
+                avg.assign(average * avg + (1.0 - average) * live)
         return loss
 
     @tf.function
     def predict(x):
-        return tf.reshape(model(x, training=False), (-1,))
+        if average:
+            for twin, avg in zip(monitored.trainable_variables, averaged, strict=True):
+                twin.assign(avg / (1.0 - average**steps))
+            for twin, stat in zip(monitored.non_trainable_variables, model.non_trainable_variables, strict=True):
+                twin.assign(stat)
+        return tf.reshape(monitored(x, training=False), (-1,))
 
     cap = int(max_epochs or training.max_epochs)
     tracker = TerminationTracker(model_config.patience_m, model_config.delta, cap,
@@ -124,7 +148,7 @@ def fit_network(
             history[name].append(item)
         is_best, stop = tracker.update(value)
         if is_best:
-            best_weights = [w.copy() for w in model.get_weights()]
+            best_weights = [w.copy() for w in monitored.get_weights()]
         if stop:
             break
     model.set_weights(best_weights)
