@@ -495,38 +495,45 @@ def test_model_set_trained_on_a_target_records_it_and_its_decision_rule(degraded
 
 
 @pytest.fixture(scope="module")
-def two_network_run(mock, tmp_path_factory):
-    """Model A with --networks 2: two differently initialised networks per (fold, seed), strict protocol."""
+def three_network_run(mock, tmp_path_factory):
+    """Model A with --networks 3: three differently initialised networks per (fold, seed), strict protocol."""
     _, labelled = mock
-    return train_model_set(labelled, tmp_path_factory.mktemp("runs") / "two", models=["A"], folds=2,
-                           protocol="strict", max_epochs=2, bands=BANDS, progress=False, baseline=False, networks=2,
+    return train_model_set(labelled, tmp_path_factory.mktemp("runs") / "three", models=["A"], folds=2,
+                           protocol="strict", max_epochs=2, bands=BANDS, progress=False, baseline=False, networks=3,
                            feature_options={"standardise": True})
 
 
-def test_several_networks_per_fold_are_one_ensemble(mock, two_network_run):
-    """--networks 2: two differently initialised networks per fold, stored as members; their mean is the fold's
-    out-of-fold score and the model set's ensemble."""
+def _outer_scores(root, labelled, fold):
+    """Each network of Model A's fold `fold` (seed 0) on that fold's outer rows, in restart order, and the rows."""
     import keras
 
     from nepagn.features import FeatureSpec
 
-    _, labelled = mock
-    root = two_network_run
     manifest = json.loads((root / "manifest.json").read_text())
-    fold0 = [m for m in manifest["members"] if m["fold"] == 0]
-    assert len(manifest["members"]) == 4 and sorted(m["restart"] for m in fold0) == [0, 1]
-    spec = FeatureSpec.from_dict(json.loads((root / fold0[0]["feature_spec"]).read_text()))
+    members = sorted((m for m in manifest["members"] if m["fold"] == fold), key=lambda m: m["restart"])
+    spec = FeatureSpec.from_dict(json.loads((root / members[0]["feature_spec"]).read_text()))
     oof = pd.read_parquet(root / "oof_predictions.parquet")
-    rows = oof[oof["fold"] == 0]
+    rows = oof[oof["fold"] == fold]
     x = spec.transform(labelled.set_index("source_id").loc[rows["source_id"]].reset_index())
-    scores = [np.asarray(keras.models.load_model(root / m["path"], compile=False)(x, training=False)).ravel()
-              for m in fold0]
+    return [np.asarray(keras.models.load_model(root / m["path"], compile=False)(x, training=False)).ravel()
+            for m in members], rows
+
+
+def test_several_networks_per_fold_are_one_ensemble(mock, three_network_run):
+    """--networks 3: three differently initialised networks per fold, stored as members; their mean is the
+    fold's out-of-fold score and the model set's ensemble."""
+    _, labelled = mock
+    root = three_network_run
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert len(manifest["members"]) == 6
+    assert sorted(m["restart"] for m in manifest["members"] if m["fold"] == 0) == [0, 1, 2]
+    scores, rows = _outer_scores(root, labelled, 0)
     assert not np.allclose(scores[0], scores[1])  # different initialisations
     np.testing.assert_allclose(rows["p_agn"].to_numpy(), np.mean(scores, axis=0), rtol=1e-5, atol=1e-6)
-    assert len(ModelSet.load(root)._members["A"]) == 4
+    assert len(ModelSet.load(root)._members["A"]) == 6
 
 
-def test_restart_selection_reads_inner_rows_only(mock, two_network_run, strict_run):
+def test_restart_selection_reads_inner_rows_only(mock, three_network_run, strict_run):
     """`nepagn evaluate restarts`: the network kept per fold is chosen on the inner monitoring rows, so
     scrambling the outer folds' labels and photometry changes every outer score but not one choice."""
     from sklearn.metrics import roc_auc_score
@@ -534,22 +541,25 @@ def test_restart_selection_reads_inner_rows_only(mock, two_network_run, strict_r
     from nepagn.evaluation.restarts import restart_scores
 
     _, labelled = mock
-    scores = restart_scores(two_network_run, labelled)
-    assert list(scores["fold"]) == [0, 1] and set(scores["networks"]) == {2}
-    oof = pd.read_parquet(two_network_run / "oof_predictions.parquet")
+    scores = restart_scores(three_network_run, labelled)
+    assert list(scores["fold"]) == [0, 1] and set(scores["networks"]) == {3}
+    oof = pd.read_parquet(three_network_run / "oof_predictions.parquet")
     for row in scores.itertuples():  # the networks' mean is the fold's stored out-of-fold score
         fold = oof[oof["fold"] == row.fold]
         assert row.mean == pytest.approx(roc_auc_score(fold["y_true"], fold["p_agn"]), abs=1e-6)
         assert row.kept_by_outer_auc >= max(row.kept_by_monitor, row.kept_by_inner_auc, row.single)
+    networks, rows = _outer_scores(three_network_run, labelled, 0)  # the mean of 2, over the 3 pairs
+    pairs = [roc_auc_score(rows["y_true"], (networks[i] + networks[j]) / 2) for i, j in ((0, 1), (0, 2), (1, 2))]
+    assert scores.loc[0, "mean_of_2"] == pytest.approx(np.mean(pairs), abs=1e-6)
 
-    outer = pd.read_parquet(two_network_run / "networks/A/seed0/fold0/split.parquet")
+    outer = pd.read_parquet(three_network_run / "networks/A/seed0/fold0/split.parquet")
     outer = set(outer.loc[outer["role"] == "validation", "source_id"])
     scrambled = labelled.copy()
     hit = scrambled["source_id"].astype(str).isin(outer).to_numpy()
     scrambled.loc[hit, "label"] = np.where(scrambled.loc[hit, "label"] == "AGN", "SFG", "AGN")
     mags = [f"{band}_mag" for band in BANDS]
     scrambled.loc[hit, mags] = scrambled.loc[hit, mags].to_numpy()[::-1]
-    again = restart_scores(two_network_run, scrambled)
+    again = restart_scores(three_network_run, scrambled)
     assert list(again.loc[0, ["network_kept_by_monitor", "network_kept_by_inner_auc"]]) == \
         list(scores.loc[0, ["network_kept_by_monitor", "network_kept_by_inner_auc"]])
     assert again.loc[0, "mean"] != pytest.approx(scores.loc[0, "mean"], abs=1e-3)
@@ -561,11 +571,11 @@ def test_restart_selection_reads_inner_rows_only(mock, two_network_run, strict_r
         restart_scores(strict_run, labelled)
 
 
-def test_restarts_command_names_a_missing_input(two_network_run, tmp_path, capsys):
+def test_restarts_command_names_a_missing_input(three_network_run, tmp_path, capsys):
     from nepagn.cli import main
 
     out = tmp_path / "restarts.csv"
-    args = ["evaluate", "restarts", str(two_network_run), "--data", str(tmp_path / "absent.csv"), "--out", str(out)]
+    args = ["evaluate", "restarts", str(three_network_run), "--data", str(tmp_path / "absent.csv"), "--out", str(out)]
     assert main(args) == 2
     assert "absent.csv: not found (--data)" in capsys.readouterr().err and not out.exists()
 

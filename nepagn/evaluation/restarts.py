@@ -6,6 +6,7 @@ MODELDIR trained with several networks per (model, fold, seed) (`nepagn train --
 everything needed to compare, per task, on its outer validation rows:
 
 - ``mean``: the mean score of the task's networks (what the catalogue recipe keeps);
+- ``mean_of_k``: the mean of k of them, averaged over every choice of k (the ensemble-size curve);
 - ``single``: one network, i.e. the mean of the networks' own ROC AUCs;
 - ``kept_by_monitor``: the network with the best Eq. 3 monitor at its kept epoch (inner monitoring rows);
 - ``kept_by_inner_auc``: the network with the best ROC AUC on the inner monitoring rows;
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,7 +63,8 @@ def restart_scores(modeldir: str | Path, labelled: pd.DataFrame) -> pd.DataFrame
     Returns
     -------
     pandas.DataFrame
-        One row per task with more than one network: model, seed, fold, networks, ``mean`` and the
+        One row per task with more than one network: model, seed, fold, networks, ``mean``, ``mean_of_k``
+        (the mean of k of the networks, averaged over every choice of k, for 1 < k < networks) and the
         SELECTIONS, each an ROC AUC on the task's outer validation rows, and which network (restart
         number) each inner-row selection kept.
     """
@@ -104,8 +107,12 @@ def restart_scores(modeldir: str | Path, labelled: pd.DataFrame) -> pd.DataFrame
         outer_auc = [roc_auc_score(y_outer, p) for p in p_outer]
         inner_auc = [roc_auc_score(y_inner, p) for p in p_inner]
         by_monitor, by_inner = int(np.argmax(monitors)), int(np.argmax(inner_auc))
+        # the mean of every k of the networks (1 < k < all), averaged over the choices of k: the ensemble-size curve
+        subsets = {f"mean_of_{k}": float(np.mean([roc_auc_score(y_outer, np.mean([p_outer[i] for i in chosen], axis=0))
+                                                   for chosen in combinations(range(len(members)), k)]))
+                   for k in range(2, len(members))}
         rows.append({"model": model, "seed": seed, "fold": fold, "networks": len(members),
-                     "mean": roc_auc_score(y_outer, np.mean(p_outer, axis=0)),
+                     "mean": roc_auc_score(y_outer, np.mean(p_outer, axis=0)), **subsets,
                      "single": float(np.mean(outer_auc)),
                      "kept_by_monitor": outer_auc[by_monitor],
                      "kept_by_inner_auc": outer_auc[by_inner],
@@ -115,14 +122,15 @@ def restart_scores(modeldir: str | Path, labelled: pd.DataFrame) -> pd.DataFrame
 
 
 def summary_table(scores: pd.DataFrame) -> str:
-    """Markdown: per model, mean ± std over its tasks of each column, and each selection minus the mean."""
-    columns = ("mean", *SELECTIONS)
+    """Markdown: per model, mean ± std over its tasks of each column, and each column minus the mean."""
+    sizes = sorted((c for c in scores.columns if c.startswith("mean_of_")), key=lambda c: -int(c.split("_")[-1]))
+    columns = ("mean", *sizes, *SELECTIONS)
     lines = ["| model | tasks | " + " | ".join(columns) + " |", "|---" * (len(columns) + 2) + "|"]
     for model, group in scores.groupby("model"):
         cells = [f"{group[c].mean():.4f} ± {group[c].std():.4f}" for c in columns]
         lines.append(f"| {model} | {len(group)} | " + " | ".join(cells) + " |")
     lines += ["", "| difference to the mean of the networks (all tasks) | mean ± std |", "|---|---|"]
-    for column in SELECTIONS:
+    for column in columns[1:]:
         difference = scores[column] - scores["mean"]
         lines.append(f"| {column} - mean | {difference.mean():+.4f} ± {difference.std():.4f} |")
     return "\n".join(lines)
