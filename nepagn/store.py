@@ -27,7 +27,7 @@ from nepagn import __version__
 from nepagn.bands import Band, load_registry
 from nepagn.errors import NepagnError
 from nepagn.files import atomic_path, write_bytes_atomic
-from nepagn.schema import DEC, HEALPIX_29, HEALPIX_COLUMN, RA, canonical_columns, column_metadata
+from nepagn.schema import DEC, HEALPIX_29, HEALPIX_COLUMN, LABEL, RA, canonical_columns, column_metadata
 from nepagn.voparquet import read_column_meta, string_lengths, with_voparquet_metadata
 
 log = logging.getLogger(__name__)
@@ -302,6 +302,14 @@ class Store:
     def read_partition(self, partition: PartitionInfo, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """One partition's rows (all columns, or `columns`) as a pandas DataFrame."""
         return _read_file(partition.path, columns)
+
+    def labelled_rows(self) -> pd.DataFrame:
+        """The rows with a label, all columns; read partition by partition so that only those rows are held."""
+        parts = []
+        for partition in self.partitions:
+            frame = self.read_partition(partition)
+            parts.append(frame[frame[LABEL].notna()] if LABEL in frame.columns else frame.iloc[:0])
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
     def partition_hash(self, partition: PartitionInfo) -> str:
         """sha256 of one partition's data file: changes whenever its content does."""

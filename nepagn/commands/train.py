@@ -88,19 +88,12 @@ def read_labelled(args: argparse.Namespace) -> pd.DataFrame:
     """The labelled rows (canonical columns) from --store or --input [--columns]."""
     import pandas as pd
 
-    from nepagn.schema import LABEL
-
     if args.store is not None:
         if args.columns is not None:
             raise NepagnError("--columns applies to --input only (a store is already canonical)")
         from nepagn.store import open_store
 
-        store = open_store(args.store)
-        parts = []
-        for partition in store.partitions:
-            frame = store.read_partition(partition)
-            parts.append(frame[frame[LABEL].notna()] if LABEL in frame.columns else frame.iloc[:0])
-        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        return open_store(args.store).labelled_rows()
     from nepagn.readers import plan_chunks, read_chunk
 
     if not args.input.exists():

@@ -149,8 +149,6 @@ def run_from_args(args: argparse.Namespace) -> str:
     str
         What the command prints: the summary table and the file written.
     """
-    import pandas as pd
-
     from nepagn.errors import InputError
     from nepagn.evaluation.real_sample import load_real_sample
     from nepagn.schema import LABEL
@@ -160,12 +158,11 @@ def run_from_args(args: argparse.Namespace) -> str:
         raise InputError(source, f"not found (--{'data' if args.data is not None else 'store'})")
     if args.data is not None:
         labelled = load_real_sample(args.data)
+        labelled = labelled[labelled[LABEL].notna()]
     else:
         from nepagn.store import open_store
 
-        store = open_store(args.store)
-        labelled = pd.concat([store.read_partition(p) for p in store.partitions], ignore_index=True)
-    labelled = labelled[labelled[LABEL].notna()]
+        labelled = open_store(args.store).labelled_rows()
     scores = restart_scores(args.modeldir, labelled)
     scores.to_csv(args.out, index=False)
     return f"{summary_table(scores)}\n\nwrote {args.out}"
