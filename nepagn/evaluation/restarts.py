@@ -75,6 +75,7 @@ def restart_scores(modeldir: str | Path, labelled: pd.DataFrame) -> pd.DataFrame
 
     import nepagn.model.focal_loss  # noqa: F401  (registers FocalLoss for deserialisation)
     from nepagn.features import FeatureSpec
+    from nepagn.model.modeldir import network_files
     from nepagn.schema import SOURCE_ID, agn_labels
 
     root = Path(modeldir)
@@ -102,7 +103,7 @@ def restart_scores(modeldir: str | Path, labelled: pd.DataFrame) -> pd.DataFrame
             network = keras.models.load_model(root / member["path"], compile=False)
             p_inner.append(np.asarray(network(spec.transform(frame.loc[inner]), training=False)).reshape(-1))
             p_outer.append(np.asarray(network(spec.transform(frame.loc[outer]), training=False)).reshape(-1))
-            history = folder / Path(member["path"]).name.replace("model", "history", 1).replace(".keras", ".csv")
+            history = folder / network_files(int(member.get("restart", 0)))[1]
             monitors.append(float(pd.read_csv(history)["monitor"].iloc[kept]))
         outer_auc = [roc_auc_score(y_outer, p) for p in p_outer]
         inner_auc = [roc_auc_score(y_inner, p) for p in p_inner]

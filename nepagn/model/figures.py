@@ -17,6 +17,7 @@ from sklearn.metrics import roc_curve  # noqa: E402
 from nepagn.files import save_figure
 from nepagn.model.baseline import BASELINE_MODEL  # noqa: E402
 from nepagn.model.metrics import THRESHOLD_WORDS  # noqa: E402
+from nepagn.model.modeldir import network_files  # noqa: E402
 
 PAPER_TABLE1 = {
     "A": {"agn_completeness": 0.8542, "sfg_completeness": 0.8509, "accuracy": 0.8514, "roc_auc": 0.8838},
@@ -60,7 +61,7 @@ def _histories(model_dir: Path) -> list[tuple[Path, int]]:
         config = json.loads(config_path.read_text())
         networks = config.get("networks") or [{"best_epoch": config["best_epoch"]}]
         for restart, network in enumerate(networks):
-            path = config_path.with_name("history.csv" if restart == 0 else f"history_r{restart}.csv")
+            path = config_path.with_name(network_files(restart)[1])
             if path.is_file():
                 out.append((path, int(network["best_epoch"])))
     return out

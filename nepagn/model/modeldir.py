@@ -63,6 +63,13 @@ FOLD_ENSEMBLE_RULE = (
 )
 
 
+def network_files(restart: int) -> tuple[str, str]:
+    """File names of a fold's network `restart` and of its training history: model.keras and history.csv for
+    the first network, model_r<r>.keras and history_r<r>.csv for network r after it."""
+    suffix = "" if restart == 0 else f"_r{restart}"
+    return f"model{suffix}.keras", f"history{suffix}.csv"
+
+
 def labels_hash(source_ids: pd.Series, labels: pd.Series) -> str:
     """SHA-256 over the sorted (source_id, label) pairs the networks were trained on."""
     pairs = sorted(zip(source_ids.astype(str), labels.astype(str), strict=True))
@@ -217,11 +224,11 @@ def _write_contents(
             _write_json(net_dir / "feature_spec.json", result.spec)
             spec_path = str((net_dir / "feature_spec.json").relative_to(root))
             for restart, network in enumerate(result.networks):
-                suffix = "" if restart == 0 else f"_r{restart}"
-                (net_dir / f"model{suffix}.keras").write_bytes(network["model_bytes"])
-                pd.DataFrame(network["history"]).to_csv(net_dir / f"history{suffix}.csv", index=False)
+                weights, history = network_files(restart)
+                (net_dir / weights).write_bytes(network["model_bytes"])
+                pd.DataFrame(network["history"]).to_csv(net_dir / history, index=False)
                 members.append({**member, "restart": restart, "feature_spec": spec_path,
-                                "path": str((net_dir / f"model{suffix}.keras").relative_to(root))})
+                                "path": str((net_dir / weights).relative_to(root))})
         _write_json(
             net_dir / "config.json",
             {
