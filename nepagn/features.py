@@ -36,6 +36,7 @@ from nepagn.errors import InputError
 log = logging.getLogger(__name__)
 
 MISSING_RULES = ("zero", "median")
+OPTIONS = ("missing", "mask_channel", "standardise", "colour_channel")  # a recipe's [features] keys
 
 
 def _resolve_bands(bands: Sequence[Band] | Sequence[str] | None) -> tuple[Band, ...]:

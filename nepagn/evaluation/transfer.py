@@ -106,10 +106,9 @@ def run_transfer(task: TransferTask, frame: pd.DataFrame, bands: tuple[Band, ...
 
 def _network_scores(fitted, recipe, bands, training_frame, rows, test_frame) -> np.ndarray:
     """Test-part scores of a network recipe's members (their feature specs are refitted as fit_fold did)."""
-    from nepagn.features import FeatureSpec
+    from nepagn.features import OPTIONS, FeatureSpec
 
-    spec = FeatureSpec(bands=bands, **{k: v for k, v in recipe.features.items()
-                                       if k in ("missing", "mask_channel", "standardise", "colour_channel")})
+    spec = FeatureSpec(bands=bands, **{k: v for k, v in recipe.features.items() if k in OPTIONS})
     out = []
     fit_rows = np.setdiff1d(rows, fitted.inner_rows)
     fitted_spec = spec.fit(training_frame.iloc[fit_rows])

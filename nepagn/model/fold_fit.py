@@ -91,14 +91,13 @@ def fit_fold(
     it); the inner splits then keep every object's rows together, so no copy of an inner held-out
     object is fitted on. None: every row is its own object.
     """
-    from nepagn.features import FeatureSpec
+    from nepagn.features import OPTIONS, FeatureSpec
     from nepagn.model.metrics import THRESHOLD_RULES, choose_threshold
 
     splits = _inner_splits(recipe, y, train_rows, seed, groups)
     spec = None
     if recipe.kind == "network":
-        spec = FeatureSpec(bands=bands, **{k: v for k, v in recipe.features.items() if k in
-                                           ("missing", "mask_channel", "standardise", "colour_channel")})
+        spec = FeatureSpec(bands=bands, **{k: v for k, v in recipe.features.items() if k in OPTIONS})
     predictors, members, inner_ids, inner_p, epochs = [], [], [], [], []
     for member, (fit_rows, monitor_rows) in enumerate(splits):
         if recipe.kind == "network":
