@@ -178,9 +178,8 @@ def _histogram(counts: np.ndarray) -> dict[int, int]:
     return {int(v): int(n) for v, n in zip(values, numbers, strict=True)}
 
 
-def write_domain(root: Path, rows: pd.DataFrame, bands: tuple[Band, ...]) -> LabelledDomain:
-    """Record the labelled `rows`' domain over `bands` in root/domain.json; returns it."""
-    domain = LabelledDomain.from_rows(rows, bands)
+def write_domain(root: Path, domain: LabelledDomain) -> LabelledDomain:
+    """Record `domain` (LabelledDomain.from_rows of the labelled rows) in root/domain.json; returns it."""
     (Path(root) / DOMAIN_FILE).write_text(json.dumps(domain.to_dict(), indent=2, sort_keys=True) + "\n")
     log.info("labelled domain: %s", domain.rule)
     return domain

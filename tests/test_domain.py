@@ -101,7 +101,7 @@ def test_rows_inside_and_outside_the_domain_get_the_right_flag():
 
 
 def test_domain_json_is_written_read_back_and_describes_the_rule(labelled, tmp_path):
-    domain = write_domain(tmp_path, labelled, BANDS)
+    domain = write_domain(tmp_path, LabelledDomain.from_rows(labelled, BANDS))
     record = json.loads((tmp_path / DOMAIN_FILE).read_text())
     assert record["format"] == "nepagn-domain/1" and record["n_labelled"] == 101
     assert [band["id"] for band in record["bands"]] == [band.id for band in BANDS]
@@ -114,7 +114,7 @@ def test_domain_json_is_written_read_back_and_describes_the_rule(labelled, tmp_p
 
 
 def test_model_set_without_domain_json_has_no_domain_and_says_why(labelled, tmp_path, caplog):
-    write_domain(tmp_path, labelled, BANDS)
+    write_domain(tmp_path, LabelledDomain.from_rows(labelled, BANDS))
     # a domain.json the manifest does not list (copied into an older MODELDIR) is not used
     assert load_domain(tmp_path, {"manifest-listed.keras": "hash"}) is None
     record = domain_provenance(tmp_path, {}, "build run-x")

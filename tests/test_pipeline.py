@@ -102,9 +102,13 @@ def test_consensus_is_consistent_with_per_model_classes(catalogue, tiny_model_se
         if is_agn.any() and (~is_agn).any():
             assert done.loc[is_agn, p_agn_column(m)].min() >= done.loc[~is_agn, p_agn_column(m)].max()
         assert done[f"score_agn_{m}_std"].notna().all()
-    # the named subsets follow their recorded cuts on p_agn_mean
+    # the named subsets follow their recorded cuts on p_agn_mean; agn_reliable only inside the labelled domain
+    in_domain = done["in_labelled_domain"].to_numpy(dtype=bool, na_value=False)
     for name, cut in (("agn_reliable", rule.reliable_threshold), ("agn_complete", rule.complete_threshold)):
         expected = np.zeros(len(done), bool) if cut is None else (done["p_agn_mean"] >= cut).to_numpy()
+        if name == "agn_reliable":
+            assert rule.reliable_in_domain
+            expected &= in_domain
         assert (done[name].to_numpy(dtype=bool) == expected).all()
     rest = catalogue[~classified]
     nulls = [p_agn_column(m) for m in MODELS] + [score_agn_column(m) for m in MODELS]
@@ -302,6 +306,38 @@ def test_changed_partition_or_config_is_recomputed(reference_build, tiny_mock_st
     assert not no_stars.reused and no_stars.run_id != reference_build.run_id
     statuses = set(pd.read_parquet(no_stars.parquet, columns=["status"])["status"])
     assert "star" not in statuses
+
+
+def _with_decision(model_set: Path, root: Path, decision: dict) -> Path:
+    """A copy of `model_set` whose decision.json (and manifest) say `decision`, with a consistent model-set id."""
+    shutil.copytree(model_set, root)
+    (root / "decision.json").write_text(json.dumps(decision, indent=2, sort_keys=True) + "\n")
+    manifest = json.loads((root / "manifest.json").read_text())
+    del manifest["model_set_id"]
+    manifest["decision"] = decision
+    manifest["file_hashes"]["decision.json"] = hashlib.sha256((root / "decision.json").read_bytes()).hexdigest()
+    manifest["model_set_id"] = hashlib.sha256(canonical_json(manifest).encode()).hexdigest()
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return root
+
+
+def test_agn_reliable_leaves_out_sources_outside_the_labelled_domain(tiny_model_set, catalogue, tiny_mock_store,
+                                                                     dask_client, tmp_path):
+    """With a reliable cut that sources on both sides of the domain reach, the build's agn_reliable holds the
+    in-domain ones only; a rule recorded before that (no reliable_in_domain) keeps every source above its cut."""
+    done = catalogue[catalogue["status"].isin(["classified", "labelled"])]
+    cut = float(done["p_agn_mean"].quantile(0.7))
+    inside = done["in_labelled_domain"].to_numpy(dtype=bool)
+    above = (done["p_agn_mean"] >= cut).to_numpy()
+    assert (above & inside).any() and (above & ~inside).any()
+    decision = {**json.loads((tiny_model_set / "decision.json").read_text()), "reliable_threshold": cut}
+    older = {key: value for key, value in decision.items()
+             if key not in ("reliable_in_domain", "n_reference_in_domain")}
+    for name, rule, expected in (("in_domain", decision, above & inside), ("older", older, above)):
+        models = _with_decision(tiny_model_set, tmp_path / name / "models", rule)
+        built = pd.read_parquet(build_catalogue(tiny_mock_store, models, tmp_path / name / "out", dask_client).parquet)
+        built = built.set_index("source_id").loc[done["source_id"]]
+        assert (built["agn_reliable"].to_numpy(dtype=bool) == expected).all(), name
 
 
 @pytest.fixture(scope="module")

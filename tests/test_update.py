@@ -381,11 +381,11 @@ def test_update_of_an_older_format_catalogue_recomputes_every_partition(split_mo
     assert not result.reused and len(result.computed) == len(open_store(root / "store").partitions)
     current = current_catalogue(root / "out")
     record = json.loads((root / "out" / "current" / "provenance.json").read_text())
-    assert record["catalogue_format_version"] == provenance.CATALOGUE_FORMAT_VERSION == "4"
+    assert record["catalogue_format_version"] == provenance.CATALOGUE_FORMAT_VERSION == "5"
     assert record["models"]["domain"]["status"] == "recorded"
     classified = current["status"].isin(["classified", "labelled"])
     assert current.loc[classified, "in_labelled_domain"].notna().all()
-    # format 4: every partition has the named subsets, classes cut on p_agn
+    # format 4 on: every partition has the named subsets, classes cut on p_agn
     assert current.loc[classified, ["agn_reliable", "agn_complete"]].notna().all().all()
 
 

@@ -162,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
     manifest = Manifest.read(modeldir, verify=False).data
     print(f"wrote {modeldir} (model set {manifest['model_set_id'][:12]})")
     print(f"inference rule: {manifest['rule']}")
-    print(f"decision: {manifest['decision']['class_rule']}; agn_reliable: p_agn_mean >= "
+    print(f"decision: {manifest['decision']['class_rule']}; agn_reliable: "
+          f"{'in_labelled_domain and ' if manifest['decision'].get('reliable_in_domain') else ''}p_agn_mean >= "
           f"{manifest['decision']['reliable_threshold']}, agn_complete: p_agn_mean >= "
           f"{manifest['decision']['complete_threshold']} (estimated on {manifest['decision']['estimated_on']})")
     print((modeldir / "table1.md").read_text())

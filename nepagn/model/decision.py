@@ -14,8 +14,11 @@ the expected precision and completeness of the class are equal.
 Two named subsets, in the manner of released AGN catalogues (Assef et al. 2018's R90 / C75), are cut
 on the consensus probability ``p_agn_mean`` (the mean of the models' calibrated probabilities):
 
-- ``agn_reliable``: ``p_agn_mean >= t_R``, the lowest cut at which the subset's estimated purity is
-  at least 90 %;
+- ``agn_reliable``: ``p_agn_mean >= t_R`` among the sources inside the labelled training domain
+  (``in_labelled_domain``, nepagn.domain), with t_R the lowest cut at which that subset's estimated purity
+  is at least 90 %. Only there were the calibrated probabilities tested on held-out labelled rows; outside
+  it they are extrapolations, too high on the mock's faint sources (estimated purity 90 %, true 78-83 %
+  over three training seeds, docs/validation.md), so a subset promising a purity keeps to the domain;
 - ``agn_complete``: ``p_agn_mean >= t_C``, the highest cut at which the subset holds an estimated 75 %
   of the AGN.
 
@@ -36,12 +39,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nepagn.errors import NepagnError
 from nepagn.model.predictions import P_AGN_MEAN, is_agn_column, p_agn_column, score_agn_column
 
 RELIABLE_PURITY = 0.90
 COMPLETE_COMPLETENESS = 0.75
 AGN_RELIABLE = "agn_reliable"
 AGN_COMPLETE = "agn_complete"
+RELIABLE_RULE = (f"in_labelled_domain and p_agn_mean >= reliable_threshold: estimated purity >= {RELIABLE_PURITY:g} "
+                 "among the sources inside the labelled training domain")
+RELIABLE_RULE_ALL_ROWS = f"p_agn_mean >= reliable_threshold: estimated purity >= {RELIABLE_PURITY:g}"  # older sets
 CLASS_RULE = ("class_<model> = AGN where score_agn_<model> >= class_thresholds[<model>], the census cut: the sources "
               "ranked by p_agn_<model> (ties by the raw score it is a non-decreasing map of), as many called AGN as "
               "the model's calibrated probabilities expect in the reference sample (their sum)")
@@ -110,37 +117,53 @@ class DecisionRule:
     reference_agn_fraction: float | None
     reliable_purity: float = RELIABLE_PURITY
     complete_completeness: float = COMPLETE_COMPLETENESS
+    # agn_reliable keeps to the labelled domain, its cut estimated there (False: rules recorded before it did)
+    reliable_in_domain: bool = False
+    n_reference_in_domain: int | None = None
 
     @classmethod
     def fit(cls, p_by_model: dict[str, np.ndarray], score_by_model: dict[str, np.ndarray],
-            estimated_on: str) -> DecisionRule:
+            estimated_on: str, in_domain: np.ndarray) -> DecisionRule:
         """Cuts estimated from a reference sample of every model's calibrated probabilities and raw scores (no
-        labels used); the subsets use the probabilities' mean over the models, p_agn_mean."""
+        labels used); the subsets use the probabilities' mean over the models, p_agn_mean.
+
+        in_domain: per reference row, whether it lies inside the labelled training domain
+        (nepagn.domain.IN_LABELLED_DOMAIN); agn_reliable's cut is estimated on those rows alone.
+        """
         stacked = np.column_stack([np.asarray(p, dtype=np.float64) for p in p_by_model.values()])
         p_mean = stacked.mean(axis=1)
-        p_mean = p_mean[np.isfinite(p_mean)]
+        finite = np.isfinite(p_mean)
+        inside = finite & np.asarray(in_domain, dtype=bool)
         return cls(
             class_thresholds={name: census_threshold(p, score_by_model[name]) for name, p in p_by_model.items()},
-            reliable_threshold=purity_threshold(p_mean, RELIABLE_PURITY),
-            complete_threshold=completeness_threshold(p_mean, COMPLETE_COMPLETENESS),
+            reliable_threshold=purity_threshold(p_mean[inside], RELIABLE_PURITY),
+            complete_threshold=completeness_threshold(p_mean[finite], COMPLETE_COMPLETENESS),
             estimated_on=estimated_on,
-            n_reference=len(p_mean),
-            reference_agn_fraction=float(p_mean.mean()) if len(p_mean) else None,
+            n_reference=int(finite.sum()),
+            reference_agn_fraction=float(p_mean[finite].mean()) if finite.any() else None,
+            reliable_in_domain=True,
+            n_reference_in_domain=int(inside.sum()),
         )
 
-    def subsets(self, p_mean: np.ndarray) -> dict[str, np.ndarray]:
-        """agn_reliable and agn_complete for consensus probabilities (False where p_mean is NaN or no cut)."""
+    def subsets(self, p_mean: np.ndarray, in_domain: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """agn_reliable and agn_complete for consensus probabilities (False where p_mean is NaN or no cut, and for
+        agn_reliable outside the labelled domain: `in_domain`, per row, needed where the rule keeps to it)."""
         p_mean = np.asarray(p_mean, dtype=np.float64)
         out = {}
         for name, cut in ((AGN_RELIABLE, self.reliable_threshold), (AGN_COMPLETE, self.complete_threshold)):
             out[name] = np.zeros(len(p_mean), dtype=bool) if cut is None else np.nan_to_num(p_mean, nan=-1.0) >= cut
+        if self.reliable_in_domain:
+            if in_domain is None:
+                raise NepagnError("this model set's agn_reliable keeps to the labelled domain: the rows' "
+                                  "in_labelled_domain flags are needed (LabelledDomain.diagnose)")
+            out[AGN_RELIABLE] &= pd.array(in_domain, dtype="boolean").fillna(False).to_numpy(dtype=bool)
         return out
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready record for the manifest and provenance (a cut of +inf, nothing called AGN, as null)."""
         cuts = {name: (None if not np.isfinite(cut) else cut) for name, cut in self.class_thresholds.items()}
         return {**asdict(self), "class_thresholds": cuts, "class_rule": CLASS_RULE,
-                "subsets": {AGN_RELIABLE: f"p_agn_mean >= reliable_threshold: estimated purity >= {RELIABLE_PURITY:g}",
+                "subsets": {AGN_RELIABLE: RELIABLE_RULE if self.reliable_in_domain else RELIABLE_RULE_ALL_ROWS,
                             AGN_COMPLETE: "p_agn_mean >= complete_threshold: estimated completeness >= "
                                           f"{COMPLETE_COMPLETENESS:g}"}}
 
@@ -185,7 +208,8 @@ class ClassDecision:
         threshold = self.legacy_thresholds.get(model, 0.5)
         return np.nan_to_num(np.asarray(score, dtype=np.float64), nan=-np.inf) >= threshold
 
-    def decide(self, probabilities: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
+    def decide(self, probabilities: pd.DataFrame, models: Sequence[str],
+               in_domain: np.ndarray | pd.Series | None = None) -> pd.DataFrame:
         """Classes and subsets from a model set's predict_proba output (same index).
 
         Parameters
@@ -194,6 +218,9 @@ class ClassDecision:
             p_agn_<m> and score_agn_<m> for each of `models`.
         models : sequence of str
             The models, in the model set's order (the consensus mean adds them left to right).
+        in_domain : array of bool, optional
+            Per row, in_labelled_domain (LabelledDomain.diagnose); needed where the rule's agn_reliable keeps
+            to the labelled domain.
 
         Returns
         -------
@@ -210,7 +237,7 @@ class ClassDecision:
             p_mean += p
         out[P_AGN_MEAN] = p_mean / len(models)
         if self.rule is not None:
-            out.update(self.rule.subsets(out[P_AGN_MEAN]))
+            out.update(self.rule.subsets(out[P_AGN_MEAN], None if in_domain is None else np.asarray(in_domain)))
         return pd.DataFrame(out, index=probabilities.index)
 
     def record(self) -> dict[str, Any]:

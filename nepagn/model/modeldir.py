@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from nepagn.degrade import TARGET_DEPTH_FILE, TARGET_SAMPLE_FILE, TargetPhotometry
+from nepagn.domain import IN_LABELLED_DOMAIN, LabelledDomain
 from nepagn.features import FeatureSpec
 from nepagn.files import atomic_directory, sha256_file, sha256_json
 from nepagn.model.config import TrainingConfig
@@ -138,6 +139,7 @@ class SetRecords:
     calibrators: dict[str, Any]  # model -> nepagn.calibration.Calibrator
     calibration: dict[str, Any]  # the manifest's calibration section
     thresholds: dict[str, float]  # model -> the raw-score threshold of its ensemble
+    domain: LabelledDomain  # the labelled rows' photometric domain (domain.json)
     decision: DecisionRule | None  # subset cuts on the held-out rows; None with a target (needs the written set)
 
 
@@ -180,9 +182,12 @@ def fit_records(rows: pd.DataFrame, results: list[FoldResult], fold_table: dict[
     for name in model_configs:  # a network task's threshold counts once per network, as its members do
         chosen = [r.threshold for r in results if r.model == name for _ in range(max(1, len(r.networks)))]
         thresholds[name] = 0.5 if protocol == "paper" and kinds[name] == KERAS_KIND else float(np.median(chosen))
-    decision = None if target_given else _held_out_decision(oof, list(model_configs), calibrators)
+    domain = LabelledDomain.from_rows(rows, spec.bands)
+    in_domain = pd.Series(domain.diagnose(rows)[IN_LABELLED_DOMAIN].to_numpy(dtype=bool), index=source_ids)
+    decision = None if target_given else _held_out_decision(oof, list(model_configs), calibrators, in_domain)
     return SetRecords(model_configs, kinds, oof, inner if protocol == "strict" else None, oof_degraded, metric_rows,
-                      network_summary, summary, baseline_frames, calibrators, calibration, thresholds, decision)
+                      network_summary, summary, baseline_frames, calibrators, calibration, thresholds, domain,
+                      decision)
 
 
 def _write_contents(
@@ -258,7 +263,7 @@ def _write_contents(
     if target is not None:
         records.oof_degraded.to_parquet(root / OOF_DEGRADED_FILE, index=False)
         target.save(root)
-    write_domain(root, rows, spec.bands)
+    write_domain(root, records.domain)
     pd.DataFrame(records.metric_rows).to_csv(root / "metrics.csv", index=False)
     records.summary.to_csv(root / "metrics_summary.csv", index=False)
     _write_json(
@@ -326,7 +331,7 @@ def _write_contents(
         "labels_hash": labels_hash(rows[SOURCE_ID], rows[LABEL]),
     }
     manifest["file_hashes"] = {str(p.relative_to(root)): sha256_file(p) for p in sorted(root.rglob("*")) if p.is_file()}
-    rule = records.decision if target is None else _target_decision(root, manifest, target)
+    rule = records.decision if target is None else _target_decision(root, manifest, target, records.domain)
     _write_json(root / DECISION_FILE, rule.to_dict())
     manifest["decision"] = rule.to_dict()
     manifest["file_hashes"][DECISION_FILE] = sha256_file(root / DECISION_FILE)
@@ -352,9 +357,11 @@ def degradation_record(target: TargetPhotometry | None, copies: int) -> dict[str
                       "the target per band (nepagn.degrade)"}
 
 
-def _target_decision(root: Path, manifest: dict[str, Any], target: TargetPhotometry) -> DecisionRule:
+def _target_decision(root: Path, manifest: dict[str, Any], target: TargetPhotometry,
+                     domain: LabelledDomain) -> DecisionRule:
     """The subset cuts estimated on the model set's own probabilities for random rows of the target catalogue
-    (label-free); the members are read from the files just written."""
+    (label-free; agn_reliable's on those inside the labelled `domain`); the members are read from the files just
+    written."""
     from nepagn.model.inference import ModelSet
     from nepagn.model.manifest import Manifest
 
@@ -363,12 +370,14 @@ def _target_decision(root: Path, manifest: dict[str, Any], target: TargetPhotome
     return DecisionRule.fit({name: predictions[f"p_agn_{name}"].to_numpy() for name in model_set.names},
                             {name: predictions[f"score_agn_{name}"].to_numpy() for name in model_set.names},
                             f"the model set's calibrated probabilities on {len(target.sample)} random rows of the "
-                            f"target ({target.description})")
+                            f"target ({target.description})",
+                            domain.diagnose(target.sample)[IN_LABELLED_DOMAIN].to_numpy(dtype=bool, na_value=False))
 
 
-def _held_out_decision(oof: pd.DataFrame, models: list[str], calibrators: dict[str, Any]) -> DecisionRule:
+def _held_out_decision(oof: pd.DataFrame, models: list[str], calibrators: dict[str, Any],
+                       in_domain: pd.Series) -> DecisionRule:
     """The subset cuts estimated on every labelled row's out-of-fold raw score (mean over seeds) and its
-    calibrated probability, per model, rows aligned across models."""
+    calibrated probability, per model, rows aligned across models; `in_domain`: in_labelled_domain by source id."""
     scores, probabilities = [], []
     for name in models:
         rows = oof[oof["model"] == name]
@@ -382,7 +391,8 @@ def _held_out_decision(oof: pd.DataFrame, models: list[str], calibrators: dict[s
     return DecisionRule.fit({name: p_table[name].to_numpy() for name in models},
                             {name: score_table[name].to_numpy() for name in models},
                             "the labelled rows' out-of-fold probabilities (each model's held-out scores, calibrated, "
-                            "averaged over seeds and models); no target catalogue was given")
+                            "averaged over seeds and models); no target catalogue was given",
+                            in_domain.reindex(p_table.index).to_numpy(dtype=bool))
 
 
 def _versions() -> dict[str, str]:

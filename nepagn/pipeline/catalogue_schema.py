@@ -56,6 +56,8 @@ def _subset_description(what: str, decision: ClassDecision, field: str) -> str:
         return f"AGN subset ({what}); null: the model set predates the subsets (retrain)"
     cut = getattr(decision.rule, field)
     where = f"p_agn_mean >= {cut:.4f}" if cut is not None else "empty (no cut reaches it)"
+    if field == "reliable_threshold" and decision.rule.reliable_in_domain and cut is not None:
+        where = f"in_labelled_domain and {where} (purity estimated inside the domain only)"
     return f"AGN subset, {what}: {where}; null if not classified (provenance models.decision)"
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nepagn.domain import IN_LABELLED_DOMAIN
 from nepagn.files import sha256_file, write_text_atomic
 from nepagn.pipeline.catalogue_schema import catalogue_columns
 from nepagn.pipeline.merge import merge_partition
@@ -110,9 +111,12 @@ def build_partition(job: PartitionJob) -> dict[str, Any]:
     predictions = model_set.predict_proba(selected) if len(selected) else None
     if predictions is not None:
         predictions.index = selected.index
-        predictions = predictions.join(model_set.decision.decide(predictions, models))  # classes by the set's rule
-        if model_set.domain is not None:  # older model sets recorded no domain: those columns stay null
-            predictions = predictions.join(model_set.domain.diagnose(selected))
+        # older model sets recorded no domain: those columns stay null (and their agn_reliable does not use it)
+        domain = model_set.domain.diagnose(selected) if model_set.domain is not None else None
+        in_domain = None if domain is None else domain[IN_LABELLED_DOMAIN].to_numpy(dtype=bool, na_value=False)
+        predictions = predictions.join(model_set.decision.decide(predictions, models, in_domain))  # the set's rule
+        if domain is not None:
+            predictions = predictions.join(domain)
     # with_std: ModelSet.predict_proba always gives score_agn_<name>_std (the spread over a model's members)
     columns = catalogue_columns(models, with_std=True, with_truth=job.with_truth, calibration=model_set.calibration,
                                 decision=model_set.decision)

@@ -21,7 +21,8 @@ from nepagn.files import canonical_json, sha256_json, write_text_atomic
 # 2: p_agn_<model> calibrated, raw score_agn_<model> and score_agn_<model>_std (was p_agn_<model>_std).
 # 3: the labelled-domain columns n_bands_detected, domain_fraction, in_labelled_domain (nepagn.domain).
 # 4: classes cut on the calibrated p_agn (census cut), the subsets agn_reliable and agn_complete.
-CATALOGUE_FORMAT_VERSION = "4"
+# 5: agn_reliable keeps to the labelled domain (its purity estimated there), for model sets whose rule says so.
+CATALOGUE_FORMAT_VERSION = "5"
 
 PROVENANCE_KEY = b"nepagn.provenance"
 VERSIONED_PACKAGES = (

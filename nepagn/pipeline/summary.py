@@ -299,7 +299,7 @@ def to_markdown(summary: dict[str, Any]) -> str:
         "",
         *_estimate_lines(summary[INFERENCE_SET], models),
         *_training_lines(summary.get("model_set")),
-        *_subset_lines(summary[INFERENCE_SET]),
+        *_subset_lines(summary[INFERENCE_SET], ((summary.get("model_set") or {}).get("decision") or {})),
         *_bin_lines(summary[INFERENCE_SET], models, summary.get("magnitude_band")),
         *_truth_lines(summary.get("truth"), models),
         *_domain_lines(summary[INFERENCE_SET], models, (summary.get("model_set") or {}).get("domain_recorded")),
@@ -376,8 +376,8 @@ def _training_lines(model_set: dict[str, Any] | None) -> list[str]:
     return [text, ""]
 
 
-def _subset_lines(block: dict[str, Any]) -> list[str]:
-    """The named subsets: size, estimated purity and completeness."""
+def _subset_lines(block: dict[str, Any], decision: dict[str, Any]) -> list[str]:
+    """The named subsets: size, estimated purity and completeness (and where agn_reliable is drawn from)."""
     subsets = block.get("subsets") or {}
     if not subsets:
         return []
@@ -385,6 +385,10 @@ def _subset_lines(block: dict[str, Any]) -> list[str]:
              "| subset | sources | estimated purity | estimated completeness |", "|---|---|---|---|"]
     for name, item in subsets.items():
         lines.append(f"| {name} | {item['n']} | {_percent(item['purity'])} | {_percent(item['completeness'])} |")
+    if decision.get("reliable_in_domain"):
+        lines += ["", f"{AGN_RELIABLE} holds sources inside the labelled training domain only (`in_labelled_domain`), "
+                  "where the calibrated probabilities were tested on held-out labelled rows; outside it they are "
+                  "extrapolations, for which no purity is promised (docs/catalogue.md, \"Classes and named subsets\")."]
     return [*lines, ""]
 
 
