@@ -9,9 +9,13 @@ import pandas as pd
 import pytest
 
 from nepagn.calibration import (
+    INNER_SPLIT,
+    OUT_OF_FOLD,
+    OUTER_DEGRADED,
     apply_calibration,
     brier,
     calibration_provenance,
+    calibration_rows,
     calibrator_path,
     cross_fitted_calibration,
     fit_calibrator,
@@ -110,7 +114,7 @@ def test_model_set_calibrators_and_what_the_manifest_says(tmp_path, caplog):
     held_out = pd.concat([pd.DataFrame({"model": "A", "y_true": y, "p_agn": raw}),
                           pd.DataFrame({"model": "B", "y_true": 0, "p_agn": raw})])  # B: no AGN held out
     with caplog.at_level(logging.WARNING, logger="nepagn.calibration"):
-        calibrators, section = fit_model_set_calibrators(held_out, ["A", "B"], "strict")
+        calibrators, section = fit_model_set_calibrators(held_out, ["A", "B"], INNER_SPLIT)
     assert section["fitted_on"] == "inner_split" and section["models"]["A"]["file"] == "calibration/A.json"
     assert section["models"]["B"]["file"] is None and "both classes" in section["models"]["B"]["reason"]
     assert "UNCALIBRATED" in caplog.text and set(calibrators) == {"A"}
@@ -125,3 +129,9 @@ def test_model_set_calibrators_and_what_the_manifest_says(tmp_path, caplog):
     # a manifest from before calibration: every model uncalibrated, and it says why
     older = calibration_provenance({"models": ["A"], "file_hashes": {}})
     assert older["status"] == "uncalibrated" and "no calibration" in older["models"]["A"]["reason"]
+
+
+def test_calibration_rows_keep_the_strict_protocols_outer_folds_unless_training_for_a_target():
+    assert calibration_rows("paper", target_given=False) == calibration_rows("paper", target_given=True) == OUT_OF_FOLD
+    assert calibration_rows("strict", target_given=False) == INNER_SPLIT
+    assert calibration_rows("strict", target_given=True) == OUTER_DEGRADED

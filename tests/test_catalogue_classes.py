@@ -137,6 +137,26 @@ def test_provenance_records_the_decision_rule_and_the_training_photometry(degrad
     assert rest[["agn_reliable", "agn_complete"]].isna().all().all()
 
 
+def test_a_model_set_for_a_target_calibrates_on_the_outer_folds_degraded_copies(degraded_model_set):
+    """Trained for a target, the catalogue's maps are fitted on the outer folds scored as degraded copies (the
+    fold ensembles' scores at the target's depth), not on the smaller inner splits."""
+    from nepagn.calibration import fit_calibrator, load_calibrator
+
+    manifest = json.loads((degraded_model_set / "manifest.json").read_text())
+    assert manifest["calibration"]["fitted_on"] == "outer_degraded"
+    held_out = pd.read_parquet(degraded_model_set / "oof_degraded_predictions.parquet")
+    inner = pd.read_parquet(degraded_model_set / "inner_predictions.parquet")
+    for model in MODELS:
+        rows = held_out[held_out["model"] == model]
+        expected = fit_calibrator(rows["p_agn"].to_numpy(), rows["y_true"].to_numpy())
+        stored = load_calibrator(degraded_model_set, model)
+        assert stored.n_fit == len(rows)
+        if model == "A":  # a network's inner split holds a tenth of its training rows
+            assert len(rows) > 3 * len(inner[inner["model"] == model])
+        np.testing.assert_array_equal(stored.x, expected.x)
+        np.testing.assert_array_equal(stored.y, expected.y)
+
+
 def test_a_class_fraction_far_from_its_estimate_is_flagged():
     estimates = {"A": {"called": 0.85, "estimated": 0.30}, "B": {"called": 0.31, "estimated": 0.30},
                  CONSENSUS: {"called": 0.8, "estimated": 0.30, "model_spread": 0.01}}

@@ -7,7 +7,7 @@ Layout (docs/training.md describes it for users):
     folds.parquet                 source_id, seed, fold (the outer validation fold of each row per seed)
     oof_predictions.parquet       source_id, model, fold, seed, y_true, p_agn, threshold, protocol
     inner_predictions.parquet     strict protocol: source_id, model, fold, seed, y_true, p_agn on each inner split
-    calibration/<model>.json      isotonic calibrator of the model's p_agn (inner splits: strict; out-of-fold: paper)
+    calibration/<model>.json      isotonic calibrator of the model's p_agn (calibration.calibration_rows)
     domain.json                   the labelled rows' photometric domain (nepagn.domain): band ranges, detected bands
     metrics.json / metrics.csv    per-network metrics on its outer fold; metrics_summary.csv mean/std/n
     table1.md, fig7_history_<model>.png, fig8_roc.png
@@ -147,12 +147,19 @@ def fit_records(rows: pd.DataFrame, results: list[FoldResult], fold_table: dict[
                 protocol: str, spec: FeatureSpec, baseline: bool, target_given: bool = False) -> SetRecords:
     """Everything a MODELDIR records that is computed, not copied, from its tasks' results; writes nothing.
 
-    The calibrators are fitted on the held-out predictions the protocol allows (inner splits under the
-    strict protocol); a model's threshold is 0.5 for the paper's networks, else the median of its members'.
+    The calibrators are fitted on the held-out predictions `calibration_rows` names (strict protocol: the
+    inner splits, or with a target the outer folds' degraded copies); a model's threshold is 0.5 for the
+    paper's networks, else the median of its members'.
     The decision rule's subset cuts are estimated here on the held-out rows unless `target_given`: then they
     come from the set's own predictions on the target (`_target_decision`, once the members are written).
     """
-    from nepagn.calibration import fit_model_set_calibrators
+    from nepagn.calibration import (
+        INNER_SPLIT,
+        OUT_OF_FOLD,
+        OUTER_DEGRADED,
+        calibration_rows,
+        fit_model_set_calibrators,
+    )
     from nepagn.model.baseline import hgb_cross_validation
 
     source_ids = rows[SOURCE_ID].astype(str).to_numpy()
@@ -168,8 +175,9 @@ def fit_records(rows: pd.DataFrame, results: list[FoldResult], fold_table: dict[
     metric_rows = [{"model": r.model, "seed": r.seed, "fold": r.fold, "n_validation": len(r.outer_rows),
                     "threshold": r.threshold, "best_epoch": r.best_epoch, "epochs_run": r.epochs_run,
                     "stop_reason": r.stop_reason, **r.metrics} for r in results]
-    calibrators, calibration = fit_model_set_calibrators(inner if protocol == "strict" else oof, list(model_configs),
-                                                         protocol)
+    fitted_on = calibration_rows(protocol, target_given)
+    held_out = {INNER_SPLIT: inner, OUT_OF_FOLD: oof, OUTER_DEGRADED: oof_degraded}[fitted_on]
+    calibrators, calibration = fit_model_set_calibrators(held_out, list(model_configs), fitted_on)
     network_summary = summary = summarise(pd.DataFrame(metric_rows))
     baseline_frames = None
     if baseline:

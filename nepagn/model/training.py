@@ -9,7 +9,7 @@ Protocols:
   completeness in the catalogue recipe); the outer fold only scores.
 Each network's held-out scores are kept: on its outer fold (out-of-fold predictions) and, under the
 strict protocol, on its inner split; `nepagn.calibration.fit_model_set_calibrators` fits the
-catalogue's calibration on the inner-split scores (strict) or the out-of-fold ones (paper).
+catalogue's calibration on the held-out scores `nepagn.calibration.calibration_rows` names.
 Repeated CV: every seed draws its own stratified fold assignment and its own initialisations.
 Model name HGBC trains the gradient-boosting recipe of that name instead (nepagn.model.hgb_training).
 """
