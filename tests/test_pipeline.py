@@ -20,7 +20,7 @@ from nepagn.pipeline.build import BuildInterrupted, build_catalogue
 from nepagn.pipeline.catalogue_schema import class_column
 from nepagn.pipeline.partition_task import model_loads
 from nepagn.pipeline.provenance import PROVENANCE_KEY
-from nepagn.pipeline.summary import partition_counts
+from nepagn.pipeline.summary import CONSENSUS, partition_counts
 from nepagn.preprocess import PreprocessConfig, preprocess
 from nepagn.store import open_store
 
@@ -258,6 +258,12 @@ def test_summary_counts_match_the_catalogue(reference_build, catalogue):
     assert summary["inference_set"]["in_labelled_domain"] == len(inside) > 0
     for m in MODELS:
         assert summary["inference_set"]["agn_per_model_in_domain"][m] == int((inside[class_column(m)] == "AGN").sum())
+    # estimated fractions inside and outside the labelled domain: the mean p there, per model and consensus
+    outside = inference[inference["in_labelled_domain"].eq(False)]
+    for where, rows in (("in_domain", inside), ("out_of_domain", outside)):
+        estimates = summary["inference_set"][f"estimates_{where}"]
+        for key, column in [*((m, p_agn_column(m)) for m in MODELS), (CONSENSUS, "p_agn_mean")]:
+            assert estimates[key]["estimated"] == pytest.approx(rows[column].mean())
     markdown = (reference_build.out_dir / "summary.md").read_text()
     assert "Table 2" in markdown
     assert f"In the labelled training domain (`in_labelled_domain`): {len(inside)} of" in markdown
