@@ -32,7 +32,7 @@ class FoldResult:
     seconds: float
     outer_rows: np.ndarray  # the outer (validation) fold
     p_outer: np.ndarray
-    inner_rows: np.ndarray  # held-out rows of the inner split (strict protocol; calibration data), per copy
+    inner_rows: np.ndarray  # held-out rows of the inner split (strict protocol; calibration data without a target)
     inner_copy: np.ndarray
     p_inner: np.ndarray
     outer_degraded_rows: np.ndarray  # degraded copies of the outer fold (training on a target's depth)
