@@ -258,6 +258,7 @@ def test_summary_counts_match_the_catalogue(reference_build, catalogue):
     assert summary["inference_set"]["in_labelled_domain"] == len(inside) > 0
     for m in MODELS:
         assert summary["inference_set"]["agn_per_model_in_domain"][m] == int((inside[class_column(m)] == "AGN").sum())
+    assert summary["inference_set"]["agn_consensus_in_domain"] == int((inside["consensus_class"] == "AGN").sum())
     # estimated fractions inside and outside the labelled domain: the mean p there, per model and consensus
     outside = inference[inference["in_labelled_domain"].eq(False)]
     for where, rows in (("in_domain", inside), ("out_of_domain", outside)):

@@ -130,6 +130,7 @@ def partition_counts(
     flag = frame[IN_LABELLED_DOMAIN] if IN_LABELLED_DOMAIN in frame else pd.Series(pd.NA, index=frame.index)
     domain_known = flag.notna().to_numpy(dtype=bool)
     in_domain = flag.eq(True).to_numpy(dtype=bool, na_value=False)
+    consensus_agn = frame[CONSENSUS_CLASS].eq(CLASS_AGN).to_numpy(dtype=bool, na_value=False)
     for subset, status_name in SUBSETS.items():
         classified = (status == status_name).to_numpy(dtype=bool) & known.all(axis=1)
         agn = is_agn[classified]
@@ -146,6 +147,7 @@ def partition_counts(
             "domain_known": int(domain_known[classified].sum()),
             "in_labelled_domain": int(in_domain[classified].sum()),
             "agn_per_model_in_domain": {m: int(agn[in_domain[classified], i].sum()) for i, m in enumerate(models)},
+            "agn_consensus_in_domain": int(consensus_agn[classified & in_domain].sum()),
             "probability": probability_sums(frame, models, classified),
             "probability_in_domain": probability_sums(frame, models, classified & in_domain),
             "probability_out_of_domain": probability_sums(frame, models, classified & domain_known & ~in_domain),
@@ -194,6 +196,8 @@ def summarise(counts: dict[str, Any], models: Sequence[str], sky_order: int = SK
         block["agn_fraction_in_domain"] = {
             m: block.get("agn_per_model_in_domain", {}).get(m, 0) / inside if inside else None for m in models
         }
+        if "agn_consensus_in_domain" in block:
+            block["agn_fraction_in_domain"][CONSENSUS] = block["agn_consensus_in_domain"] / inside if inside else None
         if "probability" in block:
             block["estimates"] = fraction_estimates(block["agn_per_model"], block["probability"], n, models)
             for where in ("in_domain", "out_of_domain"):
@@ -494,7 +498,7 @@ def _domain_lines(block: dict[str, Any], models: Sequence[str], recorded: bool |
         "| | " + " | ".join(f"Model {m}" for m in models) + " | consensus (p_agn_mean) |",
         "|---|" + "---|" * len(keys),
         "| AGN fraction called, in the domain | "
-        + " | ".join(_percent(block["agn_fraction_in_domain"][m]) for m in models) + " | |",
+        + " | ".join(_percent(block["agn_fraction_in_domain"].get(key)) for key in keys) + " |",
     ]
     for where, label in (("in_domain", "in the domain"), ("out_of_domain", "outside the domain")):
         estimates = block.get(f"estimates_{where}")
