@@ -495,7 +495,7 @@ def _domain_lines(block: dict[str, Any], models: Sequence[str], recorded: bool |
         f"({_percent(inside / n)}); their classifications are interpolations, the others "
         "extrapolations (docs/catalogue.md).",
         "",
-        "| | " + " | ".join(f"Model {m}" for m in models) + " | consensus (p_agn_mean) |",
+        "| | " + " | ".join(f"Model {m}" for m in models) + " | consensus (class; p_agn_mean) |",
         "|---|" + "---|" * len(keys),
         "| AGN fraction called, in the domain | "
         + " | ".join(_percent(block["agn_fraction_in_domain"].get(key)) for key in keys) + " |",
