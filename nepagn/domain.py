@@ -116,6 +116,10 @@ class LabelledDomain:
             index=frame.index,
         )
 
+    def contains(self, frame: pd.DataFrame) -> np.ndarray:
+        """Per row of `frame`, whether it lies inside the domain (diagnose's in_labelled_domain as a bool array)."""
+        return self.diagnose(frame)[IN_LABELLED_DOMAIN].to_numpy(dtype=bool, na_value=False)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready record (domain.json)."""
         counts = np.repeat(list(self.n_bands_histogram), list(self.n_bands_histogram.values()))

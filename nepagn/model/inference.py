@@ -31,7 +31,7 @@ import pandas as pd
 
 from nepagn.bands import Band, get_bands
 from nepagn.calibration import Calibrator, ModelCalibration, warn_if_uncalibrated
-from nepagn.domain import IN_LABELLED_DOMAIN, LabelledDomain, load_domain
+from nepagn.domain import LabelledDomain, load_domain
 from nepagn.errors import NepagnError
 from nepagn.features import FeatureSpec
 from nepagn.model.decision import ClassDecision
@@ -184,9 +184,7 @@ class ModelSet:
         is_agn_<name> (True for AGN) per model, the consensus p_agn_mean and, where the decision has them,
         the named subsets agn_reliable / agn_complete (ClassDecision.decide; agn_reliable keeps to the rows inside
         the labelled domain, ModelSet.domain, where the rule says so)."""
-        in_domain = None
-        if self.domain is not None:
-            in_domain = self.domain.diagnose(frame)[IN_LABELLED_DOMAIN].to_numpy(dtype=bool, na_value=False)
+        in_domain = self.domain.contains(frame) if self.domain is not None else None
         return self.decision.decide(self.predict_proba(frame), self.names, in_domain)
 
     def _hgb_scores(self, name: str, frame: pd.DataFrame) -> np.ndarray:

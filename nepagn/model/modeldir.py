@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from nepagn.degrade import TARGET_DEPTH_FILE, TARGET_SAMPLE_FILE, TargetPhotometry
-from nepagn.domain import IN_LABELLED_DOMAIN, LabelledDomain
+from nepagn.domain import LabelledDomain
 from nepagn.features import FeatureSpec
 from nepagn.files import atomic_directory, sha256_file, sha256_json
 from nepagn.model.config import TrainingConfig
@@ -191,7 +191,7 @@ def fit_records(rows: pd.DataFrame, results: list[FoldResult], fold_table: dict[
         chosen = [r.threshold for r in results if r.model == name for _ in range(max(1, len(r.networks)))]
         thresholds[name] = 0.5 if protocol == "paper" and kinds[name] == KERAS_KIND else float(np.median(chosen))
     domain = LabelledDomain.from_rows(rows, spec.bands)
-    in_domain = pd.Series(domain.diagnose(rows)[IN_LABELLED_DOMAIN].to_numpy(dtype=bool), index=source_ids)
+    in_domain = pd.Series(domain.contains(rows), index=source_ids)
     decision = None if target_given else _held_out_decision(oof, list(model_configs), calibrators, in_domain)
     return SetRecords(model_configs, kinds, oof, inner if protocol == "strict" else None, oof_degraded, metric_rows,
                       network_summary, summary, baseline_frames, calibrators, calibration, thresholds, domain,
@@ -379,7 +379,7 @@ def _target_decision(root: Path, manifest: dict[str, Any], target: TargetPhotome
                             {name: predictions[f"score_agn_{name}"].to_numpy() for name in model_set.names},
                             f"the model set's calibrated probabilities on {len(target.sample)} random rows of the "
                             f"target ({target.description})",
-                            domain.diagnose(target.sample)[IN_LABELLED_DOMAIN].to_numpy(dtype=bool, na_value=False))
+                            domain.contains(target.sample))
 
 
 def _held_out_decision(oof: pd.DataFrame, models: list[str], calibrators: dict[str, Any],
