@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from nepagn.errors import NepagnError
+from nepagn.model.augment import check_augmentation
 from nepagn.resources import configs_dir, read_toml
 
 
@@ -39,6 +40,8 @@ class TrainingConfig:
     threshold_rule: str = "balanced_accuracy"  # strict protocol: nepagn.model.metrics.THRESHOLD_RULES
     smooth_monitor: bool = False  # Eq. 3 and the best epoch on the monitor's mean over M epochs (termination)
     weight_average: float = 0.0  # > 0: the monitor and the kept network use this exponential average of the weights
+    noise_augment: float = 0.0  # > 0: each epoch the fit rows' magnitudes move by this many times their errors
+    band_dropout: float = 0.0  # > 0: each epoch each detected band of a fit row is hidden with this probability
     features: dict[str, Any] = field(
         default_factory=lambda: {"missing": "zero", "mask_channel": False, "standardise": False}
     )
@@ -94,4 +97,8 @@ def load_training_config(path: str | Path | None = None, recipe: str = "paper", 
         raise NepagnError(f"{source}: threshold_rule {rule!r} is not one of {sorted(THRESHOLD_RULES)}")
     if not 0.0 <= float(data.get("weight_average", 0.0)) < 1.0:
         raise NepagnError(f"{source}: weight_average must be in [0, 1) (0: off), not {data['weight_average']}")
+    try:
+        check_augmentation(float(data.get("noise_augment", 0.0)), float(data.get("band_dropout", 0.0)))
+    except ValueError as exc:
+        raise NepagnError(f"{source}: {exc}") from exc
     return TrainingConfig(**data)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
@@ -59,8 +60,13 @@ def fit_network(
     training: TrainingConfig,
     seed: int,
     max_epochs: int | None = None,
+    augment: Callable[[np.random.Generator], np.ndarray] | None = None,
 ) -> FitResult:
-    """Train a fresh network on (x_train, y_train), monitoring Eq. 3 on (x_monitor, y_monitor)."""
+    """Train a fresh network on (x_train, y_train), monitoring Eq. 3 on (x_monitor, y_monitor).
+
+    `augment`, if given, returns each epoch's training inputs (the rows of x_train, redrawn: nepagn.model.augment);
+    it is called with the run's random generator, so a seed gives the same draws.
+    """
     import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
@@ -77,7 +83,7 @@ def fit_network(
         if average else model
     # started at zero and divided by 1 - m^t when read: the average of the weights seen so far, not of the initial ones
     averaged = [tf.Variable(tf.zeros_like(v), trainable=False) for v in model.trainable_variables] if average else []
-    steps = tf.Variable(0.0, trainable=False)
+    steps = tf.Variable(0.0, trainable=False) if average else None  # Adam steps taken, for the bias correction
 
     xt = tf.constant(x_train, dtype=tf.float32)
     yt = tf.constant(np.asarray(y_train, dtype=np.float32))
@@ -117,6 +123,8 @@ def fit_network(
     best_weights = None
     start = time.perf_counter()
     while True:
+        if augment is not None:
+            xt = tf.constant(augment(rng), dtype=tf.float32)
         if training.batch_size and training.batch_size < len(x_train):
             order = rng.permutation(len(x_train))
             losses = []

@@ -32,6 +32,7 @@ from nepagn.bands import Band, get_bands, load_registry
 from nepagn.degrade import TargetPhotometry
 from nepagn.errors import InputError, NepagnError
 from nepagn.features import FeatureSpec
+from nepagn.model.augment import PhotometryAugmenter
 from nepagn.model.checkpoints import checkpoint_dir
 from nepagn.model.config import (
     DEFAULT_COPIES,
@@ -141,9 +142,11 @@ def train_one(
     x_all = spec.transform(data.frame)
     x_outer = spec.transform(labelled.iloc[outer])
     degraded_outer = data.rows(outer) if data.degraded else np.empty(0, dtype=np.int64)
+    augmenter = PhotometryAugmenter.for_rows(spec, data.frame.iloc[fit], task.training.noise_augment,
+                                             task.training.band_dropout)
     networks, p_monitor, p_outer, p_outer_degraded = [], [], [], []
     for restart in range(task.networks):
-        network = _fit_one_network(task, x_all, data.y, fit, monitor, restart_seed(seed, restart))
+        network = _fit_one_network(task, x_all, data.y, fit, monitor, restart_seed(seed, restart), augmenter)
         p_monitor.append(_predict(network.model, x_all[monitor]))
         p_outer.append(_predict(network.model, x_outer))
         p_outer_degraded.append(_predict(network.model, x_all[degraded_outer]) if data.degraded else np.empty(0))
@@ -199,11 +202,11 @@ def restart_seed(seed: int, restart: int) -> int:
 
 
 def _fit_one_network(task: TrainingTask, x_all: np.ndarray, y: np.ndarray, fit: np.ndarray, monitor: np.ndarray,
-                     seed: int) -> TrainedNetwork:
+                     seed: int, augmenter: PhotometryAugmenter | None = None) -> TrainedNetwork:
     from nepagn.model.loop import fit_network
 
     result = fit_network(x_all[fit], y[fit], x_all[monitor], y[monitor], task.model, task.training, seed=seed,
-                         max_epochs=task.max_epochs)
+                         max_epochs=task.max_epochs, augment=augmenter.draw if augmenter is not None else None)
     return TrainedNetwork(result.model, seed, result)
 
 
