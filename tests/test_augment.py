@@ -86,7 +86,8 @@ def test_training_config_rejects_bad_augmentation_naming_the_key(tmp_path):
     config.write_text("band_dropout = 1.5\n")
     with pytest.raises(NepagnError, match=r"training\.toml: band_dropout must be in \[0, 1\)"):
         load_training_config(config)
-    paper = load_training_config(recipe="paper")
+    catalogue, paper = load_training_config(recipe="catalogue"), load_training_config(recipe="paper")
+    assert (catalogue.noise_augment, catalogue.band_dropout) == (1.0, 0.2)  # the recipe's (docs/training.md)
     assert (paper.noise_augment, paper.band_dropout) == (0.0, 0.0)  # the paper trains on the photometry as it is
 
 

@@ -469,6 +469,27 @@ def test_degraded_hgbc_inner_members_hold_out_whole_sources(degraded_inputs):
     assert sorted(result.outer_degraded_rows.tolist()) == sorted(np.repeat(np.flatnonzero(folds == 1), 2).tolist())
 
 
+def test_degraded_copies_are_not_augmented(degraded_inputs):
+    """The recipe's noise_augment / band_dropout redraw the labelled photometry as it is; a network trained on
+    degraded copies (already redrawn at the target's depth) trains exactly as with augmentation off, while the
+    same task without a target does not."""
+    from nepagn.bands import get_bands
+    from nepagn.features import FeatureSpec
+    from nepagn.model.training import TrainingTask, train_one
+
+    labelled, target, folds = degraded_inputs
+    spec = FeatureSpec(bands=get_bands(BANDS), standardise=True, mask_channel=True, colour_channel=True)
+    results = {}
+    for name, augment in (("off", {"noise_augment": 0.0, "band_dropout": 0.0}),
+                          ("on", {"noise_augment": 1.0, "band_dropout": 0.2})):
+        training = load_training_config(recipe="catalogue", batch_size=64, networks=1, **augment)
+        task = TrainingTask(load_model_config("A"), 0, 0, "strict", training, spec.to_dict(), max_epochs=3, copies=2)
+        results[name, "target"] = train_one(task, labelled, folds, target)
+        results[name, "as it is"] = train_one(task, labelled, folds, None)
+    assert np.array_equal(results["off", "target"].p_outer, results["on", "target"].p_outer)
+    assert not np.array_equal(results["off", "as it is"].p_outer, results["on", "as it is"].p_outer)
+
+
 def test_model_set_trained_on_a_target_records_it_and_its_decision_rule(degraded_inputs, tmp_path):
     from nepagn.degrade import TargetPhotometry
 
@@ -478,6 +499,7 @@ def test_model_set_trained_on_a_target_records_it_and_its_decision_rule(degraded
                            feature_options={"standardise": True})
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest["degradation"]["applied"] and manifest["degradation"]["copies"] == 2
+    assert manifest["degradation"]["augmentation"].startswith("none")
     assert "target_depth.json" in manifest["file_hashes"] and "decision.json" in manifest["file_hashes"]
     assert TargetPhotometry.load(root).n_rows == target.n_rows
     oof_degraded = pd.read_parquet(root / "oof_degraded_predictions.parquet")

@@ -362,7 +362,9 @@ def degradation_record(target: TargetPhotometry | None, copies: int) -> dict[str
     return {"applied": True, "copies": copies, "target": target.description, "target_rows": target.n_rows,
             "files": [TARGET_DEPTH_FILE, TARGET_SAMPLE_FILE],
             "method": "labelled rows dimmed to the brightness of random target rows, noise and detection limit of "
-                      "the target per band (nepagn.degrade)"}
+                      "the target per band (nepagn.degrade)",
+            "augmentation": "none: the training configuration's noise_augment and band_dropout apply only to "
+                            "training on the labelled photometry as it is (nepagn.model.augment)"}
 
 
 def _target_decision(root: Path, manifest: dict[str, Any], target: TargetPhotometry,

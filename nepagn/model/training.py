@@ -121,7 +121,8 @@ def train_one(
     With `target` and task.copies > 0 the network fits, is monitored (Eq. 3) and chooses its threshold on
     degraded copies (nepagn.degrade) of its fit and monitor rows; the outer fold is scored both as it is
     and as degraded copies. The split into fit / monitor / outer rows is made on the labelled rows first,
-    so all copies of a source stay on one side.
+    so all copies of a source stay on one side. Without degraded copies the fit rows are redrawn every epoch
+    as the recipe's `noise_augment` and `band_dropout` ask (nepagn.model.augment); degraded copies are not.
     """
     from nepagn.cluster import bound_task_threads
 
@@ -142,8 +143,10 @@ def train_one(
     x_all = spec.transform(data.frame)
     x_outer = spec.transform(labelled.iloc[outer])
     degraded_outer = data.rows(outer) if data.degraded else np.empty(0, dtype=np.int64)
-    augmenter = PhotometryAugmenter.for_rows(spec, data.frame.iloc[fit], task.training.noise_augment,
-                                             task.training.band_dropout)
+    # degraded copies are already redrawn at the target's depth: augmenting them too made the mock's catalogue
+    # worse (docs/validation.md, "Photometric augmentation"): the recipe augments the photometry as it is only
+    augmenter = None if data.degraded else PhotometryAugmenter.for_rows(
+        spec, data.frame.iloc[fit], task.training.noise_augment, task.training.band_dropout)
     networks, p_monitor, p_outer, p_outer_degraded = [], [], [], []
     for restart in range(task.networks):
         network = _fit_one_network(task, x_all, data.y, fit, monitor, restart_seed(seed, restart), augmenter)
