@@ -46,6 +46,11 @@ class TrainingConfig:
         default_factory=lambda: {"missing": "zero", "mask_channel": False, "standardise": False}
     )
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= float(self.weight_average) < 1.0:
+            raise ValueError(f"weight_average must be in [0, 1) (0: off), not {self.weight_average}")
+        check_augmentation(float(self.noise_augment), float(self.band_dropout))
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -95,10 +100,7 @@ def load_training_config(path: str | Path | None = None, recipe: str = "paper", 
     rule = data.get("threshold_rule", TrainingConfig.threshold_rule)
     if rule not in THRESHOLD_RULES:
         raise NepagnError(f"{source}: threshold_rule {rule!r} is not one of {sorted(THRESHOLD_RULES)}")
-    if not 0.0 <= float(data.get("weight_average", 0.0)) < 1.0:
-        raise NepagnError(f"{source}: weight_average must be in [0, 1) (0: off), not {data['weight_average']}")
     try:
-        check_augmentation(float(data.get("noise_augment", 0.0)), float(data.get("band_dropout", 0.0)))
-    except ValueError as exc:
+        return TrainingConfig(**data)
+    except ValueError as exc:  # a value out of its range (TrainingConfig.__post_init__)
         raise NepagnError(f"{source}: {exc}") from exc
-    return TrainingConfig(**data)

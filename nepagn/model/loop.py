@@ -75,9 +75,7 @@ def fit_network(
     optimizer = keras.optimizers.Adam(learning_rate=training.learning_rate)
     optimizer.build(model.trainable_variables)
 
-    average = float(training.weight_average)
-    if not 0.0 <= average < 1.0:
-        raise ValueError(f"weight_average must be in [0, 1), not {average}")
+    average = float(training.weight_average)  # in [0, 1): TrainingConfig checks it
     # the network the monitor reads: the trained one, or a twin holding the averaged weights
     monitored = build_network(x_train.shape[1:], l2=training.l2, dropout=training.dropout, seed=seed) \
         if average else model
