@@ -153,6 +153,54 @@ def test_report_of_a_model_set_shows_its_hgb_baseline_and_the_published_table(ti
     assert "Calibration of model B" in text  # the first of N,B that the model set has
 
 
+@pytest.fixture(scope="module")
+def strict_set_with_hgbc(tmp_path_factory):
+    """A strict MODELDIR of networks A, B and HGBC (2 folds, 2 epochs) on a small mock's labelled rows."""
+    from nepagn.model.training import train_model_set
+    from nepagn.simulate import simulate_catalogue
+
+    catalogue = simulate_catalogue(8000, seed=3)
+    labelled = catalogue[catalogue["label"].notna()].reset_index(drop=True)
+    return train_model_set(labelled, tmp_path_factory.mktemp("sets") / "strict", models=["A", "B", "HGBC"],
+                           folds=2, protocol="strict", max_epochs=2, progress=False, networks=1,
+                           bands=("hsc_g", "hsc_i", "akari_n2", "akari_n4", "akari_s11", "akari_l18w"))
+
+
+def test_consensus_is_the_mean_of_each_models_per_fold_calibrated_probability(strict_set_with_hgbc, tmp_path):
+    """What a catalogue's p_agn_mean would score, strictly: every model calibrated on its own fold's inner
+    scores, their mean, and the class at the training folds' AGN fraction; recomputed here by hand."""
+    from sklearn.metrics import roc_auc_score
+
+    from nepagn.calibration import fit_calibrator
+    from nepagn.report.validation_figures import consensus_metrics
+
+    pred = load_predictions(strict_set_with_hgbc)
+    per_fold = consensus_metrics(pred)
+    # the HGB-balanced baseline is no member; with HGBC, the networks' own mean is given too
+    assert set(per_fold["model"]) == {"A", "B", "HGBC", "mean of A, B, HGBC", "mean of A, B"}
+    seed, fold = 0, 1
+    oof, inner = pred.oof, pred.inner
+    p = []
+    for model in ("A", "B", "HGBC"):
+        mine = inner[(inner["model"] == model) & (inner["seed"] == seed) & (inner["fold"] == fold)]
+        calibrator = fit_calibrator(mine["p_agn"].to_numpy(), mine["y_true"].to_numpy())
+        outer = oof[(oof["model"] == model) & (oof["seed"] == seed) & (oof["fold"] == fold)].sort_values("source_id")
+        p.append(calibrator.transform(outer["p_agn"].to_numpy()))
+    mean, y = np.mean(p, axis=0), outer["y_true"].to_numpy()
+    a = oof[(oof["model"] == "A") & (oof["seed"] == seed)]
+    prior = a.loc[a["fold"] != fold, "y_true"].mean()
+    row = per_fold[(per_fold["model"] == "mean of A, B, HGBC") & (per_fold["seed"] == seed)
+                   & (per_fold["fold"] == fold)].iloc[0]
+    assert row["roc_auc"] == pytest.approx(roc_auc_score(y, mean))
+    assert row["brier"] == pytest.approx(np.mean((mean - y) ** 2))
+    called = mean >= prior
+    assert row["balanced_accuracy"] == pytest.approx((called[y == 1].mean() + (~called[y == 0]).mean()) / 2)
+
+    assert main(["report", "--models", str(strict_set_with_hgbc), "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "validation_report.md").read_text()
+    assert "| mean of A, B, HGBC |" in text and "the class p >= the training folds' AGN fraction" in text
+
+
 def test_older_model_sets_baseline_stored_as_hgb_is_read_under_its_own_name(tiny_model_set, tmp_path):
     """MODELDIRs written before the baseline was renamed call it "HGB", the name of a different recipe."""
     older = tmp_path / "older_set"

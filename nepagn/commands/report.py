@@ -99,6 +99,16 @@ def _run_section(pred: vf.Predictions, figures: Path, wanted: str) -> tuple[list
             lines += [vf.selection_table(rows), "", f"![colour cuts](figures/{path.name})", ""]
         return lines, paths
     lines += [vf.markdown_table(vf.metrics_table(pred.oof)), ""]
+    if len(set(models) - {vf.BASELINE_MODEL}) > 1 and pred.oof["y_true"].nunique() == 2:
+        lines += [
+            "Calibrated probabilities and their means, as a catalogue of these models gives them (`p_agn_<model>`, "
+            "`p_agn_mean`): each model calibrated per outer fold on its inner held-out scores (isotonic; without "
+            "them, on the other outer folds), the class p >= the training folds' AGN fraction (for calibrated "
+            "probabilities, the rule of maximum balanced accuracy); mean ± std over (seed, fold):",
+            "",
+            vf.consensus_table(vf.consensus_metrics(pred)),
+            "",
+        ]
     described = vf.run_description(pred)
     path = vf.roc_figure(pred, figures / f"{prefix}_roc.png", f"ROC\n{described}")
     paths.append(path)

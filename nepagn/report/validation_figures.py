@@ -431,6 +431,55 @@ def calibrated_outer(pred: Predictions, model: str, method: str = "isotonic") ->
     return oof
 
 
+CONSENSUS_METRICS = ("roc_auc", "brier", "balanced_accuracy", "agn_completeness", "sfg_completeness")
+CONSENSUS_LABELS = {**METRIC_LABELS, "brier": "Brier"}
+GRADIENT_BOOSTING = "HGBC"
+
+
+def consensus_metrics(pred: Predictions) -> pd.DataFrame:
+    """Per (model, seed, fold), on the outer fold: each model's calibrated probability and their means.
+
+    Each model of the run (the HGB-balanced baseline aside) is calibrated per outer fold as
+    `calibrated_outer` does; "mean of M1, M2, ..." is the mean of their calibrated probabilities, which
+    is what a catalogue built from a model set of those models gives as `p_agn_mean`. With HGBC and two or
+    more other models, the mean of the others is given too. The class is p >= the AGN fraction of the
+    training folds: for calibrated probabilities that is the rule of maximum balanced accuracy, and it
+    needs no threshold fitted anywhere. Columns: model, seed, fold, the CONSENSUS_METRICS.
+    """
+    models = sorted(m for m in pred.oof["model"].unique() if m != BASELINE_MODEL)
+    calibrated = pd.concat([calibrated_outer(pred, model) for model in models], ignore_index=True)
+    keys = ["seed", "fold", "source_id"]
+    wide = calibrated.pivot_table(index=keys, columns="model", values="p_cal").dropna()
+    wide["y_true"] = calibrated.groupby(keys)["y_true"].first().reindex(wide.index).to_numpy()
+    means = [models] if len(models) > 1 else []
+    others = [m for m in models if m != GRADIENT_BOOSTING]
+    if GRADIENT_BOOSTING in models and len(others) > 1:
+        means.append(others)
+    rows = []
+    for (seed, fold), group in wide.groupby(level=["seed", "fold"], sort=True):
+        training = wide.xs(seed, level="seed")
+        prior = float(training.loc[training.index.get_level_values("fold") != fold, "y_true"].mean())
+        y = group["y_true"].to_numpy()
+        scores = {m: group[m].to_numpy() for m in models}
+        scores.update({"mean of " + ", ".join(chosen): group[chosen].mean(axis=1).to_numpy() for chosen in means})
+        for name, p in scores.items():
+            rows.append({"model": name, "seed": seed, "fold": fold, **classification_metrics(y, p, prior),
+                         "brier": brier(y, p)})
+    return pd.DataFrame(rows)
+
+
+def consensus_table(per_fold: pd.DataFrame) -> str:
+    """`consensus_metrics` as a Markdown table: mean ± std over (seed, fold), members first, then the means."""
+    head = "| model (calibrated p) | " + " | ".join(CONSENSUS_LABELS[m] for m in CONSENSUS_METRICS) + " | runs |"
+    lines = [head, "|" + "---|" * (len(CONSENSUS_METRICS) + 2)]
+    names = list(dict.fromkeys(per_fold["model"]))
+    for name in sorted(names, key=lambda n: (n.startswith("mean of "), names.index(n))):
+        group = per_fold[per_fold["model"] == name]
+        cells = [f"{group[m].mean():.3f} ± {group[m].std(ddof=1):.3f}" for m in CONSENSUS_METRICS]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {len(group)} |")
+    return "\n".join(lines)
+
+
 def calibration_figure(pred: Predictions, model: str, path: Path, title: str) -> tuple[Path, dict[str, float]]:
     """Reliability diagram before/after calibration, with Brier scores (mean +- std over folds x seeds)."""
     fig, scores = calibration_fig(pred, model, title)
