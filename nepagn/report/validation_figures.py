@@ -30,6 +30,7 @@ from nepagn.model.baseline import BASELINE_MODEL  # noqa: E402
 from nepagn.model.figures import PAPER_TABLE1  # noqa: E402
 from nepagn.model.metrics import classification_metrics, summarise  # noqa: E402
 from nepagn.model.modeldir import BASELINE_OOF_FILE, INNER_FILE, OOF_FILE  # noqa: E402
+from nepagn.model.recipes import HGBC  # noqa: E402
 from nepagn.selections import SELECTIONS  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -433,7 +434,6 @@ def calibrated_outer(pred: Predictions, model: str, method: str = "isotonic") ->
 
 CONSENSUS_METRICS = ("roc_auc", "brier", "balanced_accuracy", "agn_completeness", "sfg_completeness")
 CONSENSUS_LABELS = {**METRIC_LABELS, "brier": "Brier"}
-GRADIENT_BOOSTING = "HGBC"
 
 
 def consensus_metrics(pred: Predictions) -> pd.DataFrame:
@@ -452,8 +452,8 @@ def consensus_metrics(pred: Predictions) -> pd.DataFrame:
     wide = calibrated.pivot_table(index=keys, columns="model", values="p_cal").dropna()
     wide["y_true"] = calibrated.groupby(keys)["y_true"].first().reindex(wide.index).to_numpy()
     means = [models] if len(models) > 1 else []
-    others = [m for m in models if m != GRADIENT_BOOSTING]
-    if GRADIENT_BOOSTING in models and len(others) > 1:
+    others = [m for m in models if m != HGBC]
+    if HGBC in models and len(others) > 1:
         means.append(others)
     rows = []
     for (seed, fold), group in wide.groupby(level=["seed", "fold"], sort=True):
