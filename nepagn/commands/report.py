@@ -99,7 +99,7 @@ def _run_section(pred: vf.Predictions, figures: Path, wanted: str) -> tuple[list
             lines += [vf.selection_table(rows), "", f"![colour cuts](figures/{path.name})", ""]
         return lines, paths
     lines += [vf.markdown_table(vf.metrics_table(pred.oof)), ""]
-    if len(set(models) - {vf.BASELINE_MODEL}) > 1 and pred.oof["y_true"].nunique() == 2:
+    if len(vf.consensus_members(pred)) > 1 and pred.oof["y_true"].nunique() == 2:
         lines += [
             "Calibrated probabilities and their means, as a catalogue of these models gives them (`p_agn_<model>`, "
             "`p_agn_mean`): each model calibrated per outer fold on its inner held-out scores (isotonic; without "

@@ -436,6 +436,11 @@ CONSENSUS_METRICS = ("roc_auc", "brier", "balanced_accuracy", "agn_completeness"
 CONSENSUS_LABELS = {**METRIC_LABELS, "brier": "Brier"}
 
 
+def consensus_members(pred: Predictions) -> list[str]:
+    """The models of a run whose calibrated probabilities a catalogue would average: all but the baseline."""
+    return sorted(m for m in pred.oof["model"].unique() if m != BASELINE_MODEL)
+
+
 def consensus_metrics(pred: Predictions) -> pd.DataFrame:
     """Per (model, seed, fold), on the outer fold: each model's calibrated probability and their means.
 
@@ -446,7 +451,7 @@ def consensus_metrics(pred: Predictions) -> pd.DataFrame:
     training folds: for calibrated probabilities that is the rule of maximum balanced accuracy, and it
     needs no threshold fitted anywhere. Columns: model, seed, fold, the CONSENSUS_METRICS.
     """
-    models = sorted(m for m in pred.oof["model"].unique() if m != BASELINE_MODEL)
+    models = consensus_members(pred)
     calibrated = pd.concat([calibrated_outer(pred, model) for model in models], ignore_index=True)
     keys = ["seed", "fold", "source_id"]
     wide = calibrated.pivot_table(index=keys, columns="model", values="p_cal").dropna()
@@ -472,8 +477,8 @@ def consensus_table(per_fold: pd.DataFrame) -> str:
     """`consensus_metrics` as a Markdown table: mean ± std over (seed, fold), members first, then the means."""
     head = "| model (calibrated p) | " + " | ".join(CONSENSUS_LABELS[m] for m in CONSENSUS_METRICS) + " | runs |"
     lines = [head, "|" + "---|" * (len(CONSENSUS_METRICS) + 2)]
-    names = list(dict.fromkeys(per_fold["model"]))
-    for name in sorted(names, key=lambda n: (n.startswith("mean of "), names.index(n))):
+    names = dict.fromkeys(per_fold["model"])  # in the order consensus_metrics gives them; sorted() keeps it
+    for name in sorted(names, key=lambda n: n.startswith("mean of ")):
         group = per_fold[per_fold["model"] == name]
         cells = [f"{group[m].mean():.3f} ± {group[m].std(ddof=1):.3f}" for m in CONSENSUS_METRICS]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {len(group)} |")
