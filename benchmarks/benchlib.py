@@ -246,7 +246,7 @@ def timed_build(store: Path, modeldir: Path, out: Path, client) -> dict[str, flo
 
 def classify_inputs(store_path: str, modeldir: str) -> tuple[object, dict[str, np.ndarray], int]:
     """In this process: the cached ModelSet and, per model, its member groups' input arrays of the rows to
-    classify, stacked (groups, rows, ...) as its compiled function takes them.
+    classify, stacked (groups, rows, ...) as its session takes them.
 
     Reads, preprocesses and transforms every partition exactly as build-catalogue does, so the
     arrays are the ones the pipeline feeds the networks.
@@ -271,7 +271,7 @@ def classify_inputs(store_path: str, modeldir: str) -> tuple[object, dict[str, n
 
 
 def cached_model_set(modeldir: str):
-    """The ModelSet build-catalogue's tasks use in this process (same cache, same compiled functions)."""
+    """The ModelSet build-catalogue's tasks use in this process (same cache, same sessions)."""
     from nepagn.model.manifest import Manifest
     from nepagn.pipeline.partition_task import model_set_for
 
@@ -279,12 +279,12 @@ def cached_model_set(modeldir: str):
 
 
 def warm_up(store: Path, modeldir: Path, client) -> None:
-    """Load the models and trace the compiled functions on every worker, untimed (as a long build would have)."""
+    """Load the models and build their sessions on every worker, untimed (as a long build would have)."""
     client.run(_warm_worker, str(store), str(modeldir))
 
 
 def _warm_worker(store_path: str, modeldir: str) -> int:
-    """On one worker: predict one partition's rows (loads and caches the model set, traces its functions)."""
+    """On one worker: predict one partition's rows (loads and caches the model set, builds its sessions)."""
     from nepagn.store import open_store
 
     store = open_store(store_path)
@@ -292,13 +292,11 @@ def _warm_worker(store_path: str, modeldir: str) -> int:
 
 
 def bare_inference(store_path: str, modeldir: str, seconds: float = 1.0) -> dict[str, float]:
-    """On a worker: the same compiled model functions called in a bare loop on in-memory input arrays.
+    """On a worker: the same model sessions called in a bare loop on in-memory input arrays.
 
     Runs the loop at least once and until `seconds` have passed; also measures numpy's float32
     matmul on one thread in the same process.
     """
-    import tensorflow as tf
-
     from nepagn.model.inference import BATCH_ROWS
 
     model_set, inputs, objects = classify_inputs(store_path, modeldir)
@@ -309,7 +307,7 @@ def bare_inference(store_path: str, modeldir: str, seconds: float = 1.0) -> dict
     while passes == 0 or time.perf_counter() - start < seconds:
         for name, x in inputs.items():
             for begin in range(0, x.shape[1], BATCH_ROWS):
-                np.asarray(functions[name](tf.constant(x[:, begin : begin + BATCH_ROWS])))
+                functions[name](x[:, begin : begin + BATCH_ROWS])
         passes += 1
     elapsed = (time.perf_counter() - start) / passes
     return {

@@ -1,15 +1,15 @@
-"""Inference efficiency: build-catalogue's partition stage against a bare loop over the same compiled models.
+"""Inference efficiency: build-catalogue's partition stage against a bare loop over the same model sessions.
 
 In one run, on a LocalCluster of one single-threaded worker process (the unit a cluster scales):
 1. a mock catalogue is simulated, ingested, and Models A, B, C are trained briefly (the cost of
    inference depends on the number of member networks, not on how well they fit);
-2. every worker loads the model set and traces its functions (untimed, as in any long build);
+2. every worker loads the model set and builds its ONNX Runtime sessions (untimed, as in any long build);
 3. build-catalogue runs; the stage time is the span of its per-partition tasks (read partition,
    preprocess, features, all member networks, merge, write the partition and its done record);
-4. on the same worker, the same compiled functions run in a bare loop on the same input arrays
+4. on the same worker, the same sessions run in a bare loop on the same input arrays
    held in memory; then numpy's float32 matmul is timed on one thread in that process.
 Figures: stage throughput / bare throughput (target >= 0.7), the stage's and the bare loop's GFLOP/s
-(the network's exact FLOP count, not the zeros the stacked graph also multiplies) against the matmul
+(the network's exact FLOP count) against the matmul
 GFLOP/s (stage target >= 0.5). The model set has the catalogue recipe's inputs (4 channels per band,
 one feature spec per fold).
 

@@ -1,10 +1,10 @@
 """Per-partition overhead of build-catalogue's task: the time of `build_partition` outside the networks.
 
-In this process, on one thread (TF bound to 1 thread, as on a single-threaded Dask worker), with no
+In this process, on one thread (TF and ONNX Runtime bound to 1 thread, as on a single-threaded Dask worker), no
 scheduler in the way: every partition of a mock store goes through `build_partition` (read,
 preprocess, features, networks, merge, write, hashes, done record), after one untimed partition
-that loads the model set and traces its functions. The time inside the compiled networks
-(`ModelSet._run`: batch to tensor, graph call, back to numpy) is measured apart; the rest, per
+that loads the model set and builds its sessions. The time inside the networks
+(`ModelSet._run`: batches, session calls, their outputs joined) is measured apart; the rest, per
 partition, is the overhead the pipeline adds around them. Less noisy than the Dask-level ratio of
 inference_efficiency.py on a shared machine, because both parts are timed in the same calls.
 The SHA-256 over all output partitions and done records shows that two code versions wrote the
@@ -97,7 +97,7 @@ def main() -> None:
             inside[0] += time.perf_counter() - start
 
     model_set._run = timed_networks  # this instance only: the one the tasks use in this process
-    build_partition(jobs[0])  # untimed: traces the compiled functions, imports the writers
+    build_partition(jobs[0])  # untimed: builds the sessions, imports the writers
     overheads, networks = [], []
     for _ in range(args.repeats):
         inside[0] = 0.0

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TF_THREAD_ENV = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
+_thread_limit: int | None = None  # the bound apply_tf_thread_limit last set in this process
 
 
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,22 +47,39 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def bound_task_threads() -> None:
-    """The one thread rule of nepagn's tasks: TF, OpenMP and BLAS threads bounded to the Dask worker's thread
-    count (as the worker plugin set them at start; a task repeats it in case a library reset them), and left
-    as they are outside a worker."""
+def task_threads() -> int | None:
+    """The Dask worker's thread count when called in one of its tasks; None outside a worker."""
     try:
         from distributed import get_worker
 
-        threads = get_worker().state.nthreads
+        return int(get_worker().state.nthreads)
     except (ImportError, ValueError, AttributeError):
-        return
-    apply_tf_thread_limit(threads)
+        return None
+
+
+def session_threads() -> int | None:
+    """Threads for a compute session built in this process (ONNX Runtime, nepagn.model.stacked): the Dask
+    worker's thread count inside a task; else the bound apply_tf_thread_limit set in this process (a worker
+    plugin sets it when a worker starts, a benchmark in its own process); else None, the runtime's default."""
+    threads = task_threads()
+    return threads if threads is not None else _thread_limit
+
+
+def bound_task_threads() -> None:
+    """The one thread rule of nepagn's tasks: TF, OpenMP and BLAS threads bounded to the Dask worker's thread
+    count (as the worker plugin set them at start; a task repeats it in case a library reset them), and left
+    as they are outside a worker. ONNX Runtime sessions take the same count (nepagn.model.stacked)."""
+    threads = task_threads()
+    if threads is not None:
+        apply_tf_thread_limit(threads)
 
 
 def apply_tf_thread_limit(threads: int) -> None:
     """Bound TF, OpenMP and BLAS threads in this process (one rule for networks and gradient boosting alike);
-    safe to call before or after TF or scikit-learn is imported."""
+    safe to call before or after TF or scikit-learn is imported. ONNX Runtime sessions built later in the
+    process take the same bound (session_threads)."""
+    global _thread_limit
+    _thread_limit = threads
     for name in TF_THREAD_ENV:
         os.environ[name] = str(threads)
     import sys

@@ -67,7 +67,7 @@ def output_digests(out_dir: Path) -> dict[str, str]:
     return digests
 
 
-PACKAGES = ("tensorflow", "keras", "numpy", "pandas", "pyarrow", "astropy", "scikit-learn")
+PACKAGES = ("tensorflow", "keras", "onnxruntime", "numpy", "pandas", "pyarrow", "astropy", "scikit-learn")
 CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "fma")
 
 

@@ -1,8 +1,6 @@
-"""ModelSet inference: each model is compiled once, whatever its member groups and batch sizes, and never retraced."""
+"""ModelSet inference: each model is one session, built once whatever its member groups and batch sizes."""
 
 from __future__ import annotations
-
-import logging
 
 import numpy as np
 import pandas as pd
@@ -13,16 +11,7 @@ from nepagn.model.inference import ModelSet
 from nepagn.model.manifest import Manifest
 from nepagn.model.network import build_network
 
-GROUPS = 6  # more than TensorFlow's frequent-retracing threshold (5 traces in the last 10 calls)
-
-
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+GROUPS = 6  # members with six different feature specs
 
 
 def _per_fold_model_set(tmp_path) -> tuple[ModelSet, pd.DataFrame]:
@@ -43,21 +32,31 @@ def _per_fold_model_set(tmp_path) -> tuple[ModelSet, pd.DataFrame]:
     return model_set, pd.DataFrame(columns)
 
 
-def test_each_model_is_traced_once_whatever_its_groups_and_never_warns_of_retracing(tmp_path):
+def test_each_model_is_one_session_built_once_whatever_its_groups_and_batch_sizes(tmp_path):
     model_set, frame = _per_fold_model_set(tmp_path)
-    records = _Records()
-    tf_logger = logging.getLogger("tensorflow")
-    tf_logger.addHandler(records)
-    try:
-        for rows in (1, 7, 300, 2):
-            predicted = model_set.predict_proba(frame.iloc[:rows])
-            assert len(predicted) == rows and predicted["score_agn_A"].notna().all()
-    finally:
-        tf_logger.removeHandler(records)
-    assert not [message for message in records.messages if "retracing" in message]
-    assert list(model_set._functions) == ["A"]  # the six groups' members run in one graph
-    # a concrete function: one graph for any batch length (no per-shape retrace possible)
-    assert model_set._functions["A"].structured_input_signature[0][0].shape.as_list()[:2] == [None, None]
+    sessions = []
+    for rows in (1, 7, 300, 2, 0):
+        predicted = model_set.predict_proba(frame.iloc[:rows])
+        assert len(predicted) == rows and predicted["score_agn_A"].notna().all()
+        sessions.append(model_set._functions["A"])
+    assert list(model_set._functions) == ["A"]  # the six groups' members run in one session
+    assert all(session is sessions[0] for session in sessions) and sessions[0].members == GROUPS
+
+
+def _session_threads(modeldir: str, frame: pd.DataFrame) -> int:
+    """The intra-op thread count of a model's session, built in this process."""
+    model_set = ModelSet.load(modeldir)
+    model_set.predict_proba(frame)
+    return model_set._functions[model_set.names[0]].threads
+
+
+def test_a_workers_sessions_use_its_thread_count_not_every_core(tiny_model_set, tiny_mock_store, dask_client):
+    """Two single-thread workers on a two-core machine: a session with ONNX Runtime's default (every core)
+    in each would oversubscribe the cores."""
+    from nepagn.store import open_store
+
+    frame = open_store(tiny_mock_store).to_dask().compute(scheduler="synchronous").iloc[:300]
+    assert dask_client.submit(_session_threads, str(tiny_model_set), frame, pure=False).result() == 1
 
 
 def test_a_rows_scores_do_not_depend_on_the_rows_beside_it(tiny_model_set, tiny_mock_store):
@@ -71,3 +70,12 @@ def test_a_rows_scores_do_not_depend_on_the_rows_beside_it(tiny_model_set, tiny_
     for rows in (slice(5, 6), slice(0, 37), slice(400, 1500)):
         part = model_set.predict_proba(frame.iloc[rows])
         pd.testing.assert_frame_equal(part, everything.iloc[rows], check_exact=True)
+
+
+def test_nepagns_own_cluster_bounds_every_workers_sessions_from_the_start():
+    """The worker plugin of nepagn's clusters sets the bound when a worker starts, so a session built outside
+    a task (a warm-up through client.run) gets it too."""
+    from nepagn.cluster import cluster_client, session_threads
+
+    with cluster_client(workers=1, threads_per_worker=1) as client:
+        assert list(client.run(session_threads).values()) == [1]

@@ -1,4 +1,5 @@
-"""The stacked inference graph (nepagn.model.stacked) gives the Keras networks' outputs to float32 rounding."""
+"""The members' inference graph (nepagn.model.stacked, ONNX Runtime) gives the Keras networks' outputs to float32
+rounding."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from nepagn.features import FeatureSpec
 from nepagn.model.inference import ModelSet
 from nepagn.model.manifest import Manifest
 from nepagn.model.network import build_network
-from nepagn.model.stacked import fold_networks, stacked_forward
+from nepagn.model.stacked import StackedMembers, fold_networks
 
 
 def _trained_looking(network, rng: np.random.Generator):
@@ -30,16 +31,14 @@ def _trained_looking(network, rng: np.random.Generator):
 
 @pytest.mark.parametrize("n_channels", [2, 3, 4])
 def test_stacked_members_equal_their_keras_networks(n_channels):
-    import tensorflow as tf
-
     rng = np.random.default_rng(n_channels)
     n_bands, rows = 7, 50
     networks = [_trained_looking(build_network((n_bands, n_channels, 1), seed=seed), rng) for seed in range(3)]
     inputs = rng.normal(size=(2, rows, n_bands, n_channels, 1)).astype(np.float32)  # two feature specs
     which = [0, 1, 1]
-    forward = stacked_forward(fold_networks(networks, which), n_bands, n_channels)
-    stacked = np.asarray(forward(tf.constant(inputs)))
-    assert stacked.shape == (3, rows)
+    members = StackedMembers(fold_networks(networks, which), n_bands, n_channels, threads=1)
+    stacked = members(inputs)
+    assert stacked.shape == (3, rows) and members.members == 3
     for member, (network, index) in enumerate(zip(networks, which, strict=True)):
         keras_output = np.asarray(network(inputs[index], training=False)).ravel()
         np.testing.assert_allclose(stacked[member], keras_output, rtol=0, atol=1e-6)

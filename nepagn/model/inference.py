@@ -7,10 +7,9 @@ calibration/<name>.json, fitted by `nepagn train` on held-out single-network sco
 nepagn.calibration for why a map fitted on single networks is applied to their mean). A model set
 without calibrators (older MODELDIRs) gives p_agn_<name> = score_agn_<name> and logs a warning.
 Every weight and calibrator file is checked against its SHA-256 on load. All member networks of a
-model, whatever their feature specs, run as one compiled graph per batch of rows (nepagn.model.stacked:
-batch normalisation folded, the convolutions as banded matrix products); no per-row
-and no per-member Python. That graph is traced once, with the batch dimension left open, and then called
-as a concrete function: calling it never retraces.
+model, whatever their feature specs, run as one ONNX Runtime session per batch of rows (nepagn.model.stacked:
+batch normalisation folded, the members' weights read from the Keras networks); no per-row and no per-member
+Python. The session is built once per model and process, on first use, with the Dask worker's thread count.
 The labelled training set's recorded domain (MODELDIR/domain.json, nepagn.domain) is loaded as
 `ModelSet.domain`; None for model sets trained before it was recorded.
 
@@ -24,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,7 +37,7 @@ from nepagn.model.hgb import HgbMember, load_members
 from nepagn.model.manifest import Manifest
 from nepagn.model.modeldir import HGB_KIND, KERAS_KIND, MANIFEST
 from nepagn.model.predictions import p_agn_column, score_agn_column, score_agn_std_column
-from nepagn.model.stacked import fold_networks, stacked_forward
+from nepagn.model.stacked import StackedMembers, fold_networks
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +64,7 @@ class ModelSet:
         self.domain = domain
         self._hgb_members = hgb_members or {}
         self._member_groups = {name: _group_members(members[name], specs[name]) for name in members}
-        self._functions: dict[str, Any] = {}  # model name -> its compiled graph
+        self._functions: dict[str, StackedMembers] = {}  # model name -> its members' session, built on first use
 
     @classmethod
     def load(cls, modeldir: str | Path, verify: bool = True) -> ModelSet:
@@ -199,28 +197,26 @@ class ModelSet:
         return self._member_groups[name]
 
     def _run(self, name: str, inputs: list[np.ndarray]) -> np.ndarray:
-        """All member networks of model `name` in one compiled call per batch of rows; returns (members, rows).
+        """All member networks of model `name` in one session call per batch of rows; returns (members, rows).
 
         `inputs` holds one array per member group (nepagn.model.stacked reads each member's own). Every call
         has the same shape, BATCH_ROWS rows (the last batch padded with zeros, whose outputs are dropped):
-        the float32 kernels TensorFlow picks depend on the batch size, so a fixed shape makes a row's score
+        the float32 kernels picked can depend on the batch size, so a fixed shape makes a row's score
         a function of the row alone, not of which rows share its partition or how many there are.
         """
-        import tensorflow as tf
-
         n_rows = len(inputs[0])
         fn = self._functions.get(name)
         if fn is None:
             fn = self._functions[name] = _compile(self._groups(name))
         if n_rows == 0:
-            return np.empty((sum(len(members) for _, members in self._groups(name).values()), 0), dtype=np.float32)
+            return np.empty((fn.members, 0), dtype=np.float32)
         parts = []
         for start in range(0, n_rows, BATCH_ROWS):
             batch = np.stack([x[start : start + BATCH_ROWS] for x in inputs])
             if batch.shape[1] < BATCH_ROWS:  # only the last batch is padded
                 pad = np.zeros((batch.shape[0], BATCH_ROWS - batch.shape[1], *batch.shape[2:]), dtype=batch.dtype)
                 batch = np.concatenate([batch, pad], axis=1)
-            parts.append(np.asarray(fn(tf.constant(batch))))
+            parts.append(fn(batch))
         return np.concatenate(parts, axis=1)[:, :n_rows]
 
 
@@ -251,12 +247,14 @@ def _group_members(networks: list, specs: list[FeatureSpec]) -> dict[str, tuple[
     return groups
 
 
-def _compile(groups: dict[str, tuple[FeatureSpec, list]]):
-    """One graph running every member network of a model, in group order, on a batch of each group's
-    inputs, batch normalisation folded in (nepagn.model.stacked)."""
+def _compile(groups: dict[str, tuple[FeatureSpec, list]]) -> StackedMembers:
+    """One session running every member network of a model, in group order, on a batch of each group's
+    inputs, batch normalisation folded in (nepagn.model.stacked), with this process's thread bound."""
+    from nepagn.cluster import session_threads
+
     networks, input_index = [], []
     for index, (_, members) in enumerate(groups.values()):
         networks.extend(members)
         input_index.extend([index] * len(members))
     _, n_bands, n_channels, _ = networks[0].input_shape
-    return stacked_forward(fold_networks(networks, input_index), int(n_bands), int(n_channels))
+    return StackedMembers(fold_networks(networks, input_index), int(n_bands), int(n_channels), session_threads())

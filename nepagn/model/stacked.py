@@ -1,20 +1,20 @@
-"""The member networks of a model as one compiled computation, for fast inference.
+"""The member networks of a model as one computation, for fast inference (ONNX Runtime).
 
 Every member has the architecture of nepagn.model.network: three (1, 2) 'same' convolutions with
 batch normalisation and ReLU, two hidden dense layers, one sigmoid unit. At inference time:
 - batch normalisation is an affine map, folded into the convolution before it;
-- a (1, 2) 'same' convolution along a band's channels (output channel c sees channels c and c + 1,
-  zero past the last) is, per band, one matrix product of the band's n_channels * c_in values with a
-  banded (n_channels * c_in, n_channels * c_out) matrix. That computes some zeros, but as a few
-  large, well-shaped products instead of TensorFlow's Conv2D on 1 x 2 kernels and a handful of
-  filters, which runs far below the machine's matrix-product speed (docs/benchmarks.md);
-- every member of a model runs in one graph, one call per batch of rows instead of one per member
-  or per fold; inside it each member's layers are 2-D matrix products with bias and ReLU, which
-  measured faster than batched products over a stacked member axis (docs/benchmarks.md).
-The result equals the Keras members' outputs to float32 rounding (tests/test_stacked.py).
+- every member of a model is one branch of one ONNX graph, run by ONNX Runtime: one call per batch
+  of rows instead of one per member or per fold. ONNX Runtime's convolutions run these (1, 2) kernels
+  on a few channels near the machine's matrix-product speed, where TensorFlow's Conv2D (or the same
+  convolutions written as banded matrix products) reached about 0.6 of it (docs/benchmarks.md);
+- the input (rows, bands, channels, 1) is already NCHW (rows, 1, bands, channels) in memory, and the
+  first dense kernel's rows are reordered from Keras' Flatten order (band, channel, filter) to the
+  convolution output's (filter, band, channel), so the graph holds no transposes.
+TensorFlow stays the training and model format; the graph is built from the Keras members' weights when a
+model set is loaded. The result equals the Keras members' outputs to float32 rounding (tests/test_stacked.py).
 
 Members may read different inputs (per-fold standardisation gives each fold its own FeatureSpec):
-the function takes one input array per distinct input, and each member picks its own.
+the graph takes one input array per distinct input, and each member reads its own.
 """
 
 from __future__ import annotations
@@ -27,15 +27,16 @@ from nepagn.model.network import CONV_FILTERS, DENSE_UNITS
 
 CONV_LAYERS = tuple((f"conv{i}", f"bn{i}") for i in range(1, len(CONV_FILTERS) + 1))
 DENSE_LAYERS = (*(f"dense{i}" for i in range(1, len(DENSE_UNITS) + 1)), "p_agn")
+ONNX_OPSET = 17
 
 
 @dataclass(frozen=True)
 class FoldedMember:
     """One member network's float32 weights for inference, batch normalisation folded in.
 
-    conv: per convolution, the banded per-band matrix (n_channels * c_in, n_channels * c_out) and its
-    bias (n_channels * c_out,); dense: per dense layer, (kernel (n_in, n_out), bias (n_out,)); input:
-    the index of the input array the member reads.
+    conv: per convolution, the ONNX Conv weight (c_out, c_in, 1, 2) and bias (c_out,); dense: per dense
+    layer, (kernel (n_in, n_out), bias (n_out,)), the first kernel's rows in the order of the convolution
+    output flattened as (filter, band, channel); input: the index of the input array the member reads.
     """
 
     conv: tuple[tuple[np.ndarray, np.ndarray], ...]
@@ -52,70 +53,102 @@ def fold_networks(networks: list, inputs: list[int]) -> tuple[FoldedMember, ...]
 
 
 def _fold(network, input_index: int) -> FoldedMember:
-    n_channels = int(network.input_shape[2])
-    conv = []
-    for conv_name, bn_name in CONV_LAYERS:
-        kernel, bias = _fold_batch_norm(network.get_layer(conv_name), network.get_layer(bn_name))
-        conv.append((_banded(kernel, n_channels), np.tile(bias, n_channels)))
-    dense = tuple((np.asarray(kernel, dtype=np.float32), np.asarray(bias, dtype=np.float32))
-                  for kernel, bias in (network.get_layer(name).get_weights() for name in DENSE_LAYERS))
-    return FoldedMember(tuple(conv), dense, input_index)
+    _, n_bands, n_channels, _ = network.input_shape
+    conv = tuple(_fold_batch_norm(network.get_layer(conv_name), network.get_layer(bn_name))
+                 for conv_name, bn_name in CONV_LAYERS)
+    dense = [(np.asarray(kernel, dtype=np.float32), np.asarray(bias, dtype=np.float32))
+             for kernel, bias in (network.get_layer(name).get_weights() for name in DENSE_LAYERS)]
+    kernel, bias = dense[0]
+    filters = conv[-1][0].shape[0]
+    reordered = kernel.reshape(n_bands, n_channels, filters, -1).transpose(2, 0, 1, 3).reshape(kernel.shape)
+    dense[0] = (np.ascontiguousarray(reordered), bias)
+    return FoldedMember(conv, tuple(dense), input_index)
 
 
 def _fold_batch_norm(conv_layer, bn_layer) -> tuple[np.ndarray, np.ndarray]:
-    """The (1, 2) convolution followed by inference-mode batch normalisation, as one matrix and bias:
-    kernel (2 * c_in, c_out) acting on [x(c), x(c + 1)], bias (c_out,)."""
+    """The (1, 2) convolution followed by inference-mode batch normalisation, as one ONNX Conv weight
+    (c_out, c_in, 1, 2) and bias (c_out,)."""
     if tuple(conv_layer.kernel_size) != (1, 2) or conv_layer.padding != "same":
         raise ValueError(f"{conv_layer.name}: expected a (1, 2) 'same' convolution, got "
                          f"{conv_layer.kernel_size} {conv_layer.padding!r}")
-    kernel, bias = (np.asarray(w, dtype=np.float64) for w in conv_layer.get_weights())
+    kernel, bias = (np.asarray(w, dtype=np.float64) for w in conv_layer.get_weights())  # kernel (1, 2, c_in, c_out)
     gamma, beta, mean, variance = (np.asarray(w, dtype=np.float64) for w in bn_layer.get_weights())
     scale = gamma / np.sqrt(variance + bn_layer.epsilon)
-    matrix = kernel[0].reshape(-1, kernel.shape[-1]) * scale  # (2, c_in, c_out) -> (2 * c_in, c_out)
-    return matrix.astype(np.float32), ((bias - mean) * scale + beta).astype(np.float32)
+    weight = (kernel * scale).transpose(3, 2, 0, 1)  # -> (c_out, c_in, 1, 2)
+    return np.ascontiguousarray(weight, dtype=np.float32), ((bias - mean) * scale + beta).astype(np.float32)
 
 
-def _banded(kernel: np.ndarray, n_channels: int) -> np.ndarray:
-    """(2 * c_in, c_out) taps [x(c), x(c + 1)] -> the (n_channels * c_in, n_channels * c_out) matrix of the
-    'same' convolution over one band's channels, in the channel-major order of the flattened activations."""
-    c_in, c_out = kernel.shape[0] // 2, kernel.shape[1]
-    matrix = np.zeros((n_channels * c_in, n_channels * c_out), dtype=np.float32)
-    for c in range(n_channels):
-        out = slice(c * c_out, (c + 1) * c_out)
-        matrix[c * c_in : (c + 1) * c_in, out] = kernel[:c_in]
-        if c + 1 < n_channels:  # past the last channel the 'same' padding is zero
-            matrix[(c + 1) * c_in : (c + 2) * c_in, out] = kernel[c_in:]
-    return matrix
+def members_graph(weights: tuple[FoldedMember, ...], n_bands: int, n_channels: int) -> bytes:
+    """The serialised ONNX model of every member: input `x` (n_inputs, rows, n_bands, n_channels, 1) float32,
+    output `p_agn` (members, rows); the row count is left open."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes, constants = [], []
+
+    def constant(name: str, value: np.ndarray) -> str:
+        constants.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def node(op: str, inputs: list[str], output: str, **attributes) -> str:
+        nodes.append(helper.make_node(op, inputs, [output], **attributes))
+        return output
+
+    image_shape = constant("image_shape", np.array([0, 1, n_bands, n_channels], dtype=np.int64))
+    flat_shape = constant("flat_shape", np.array([0, -1], dtype=np.int64))
+    images = {}  # input index -> its rows as NCHW images (a reshape: the trailing axis has length 1)
+    for index in sorted({member.input for member in weights}):
+        rows = node("Gather", ["x", constant(f"input{index}", np.array(index, dtype=np.int64))], f"x{index}", axis=0)
+        images[index] = node("Reshape", [rows, image_shape], f"image{index}")
+    outputs = []
+    for m, member in enumerate(weights):
+        h = images[member.input]
+        for i, (weight, bias) in enumerate(member.conv, start=1):
+            h = node("Conv", [h, constant(f"m{m}_conv{i}_w", weight), constant(f"m{m}_conv{i}_b", bias)],
+                     f"m{m}_conv{i}", kernel_shape=[1, 2], pads=[0, 0, 0, 1])  # 'same': one zero past the last channel
+            h = node("Relu", [h], f"m{m}_relu{i}")
+        h = node("Reshape", [h, flat_shape], f"m{m}_flat")
+        for i, (kernel, bias) in enumerate(member.dense, start=1):
+            h = node("Gemm", [h, constant(f"m{m}_dense{i}_w", kernel), constant(f"m{m}_dense{i}_b", bias)],
+                     f"m{m}_dense{i}")
+            h = node("Relu" if i < len(member.dense) else "Sigmoid", [h], f"m{m}_act{i}")
+        outputs.append(h)
+    joined = node("Concat", outputs, "joined", axis=1)  # (rows, members)
+    node("Transpose", [joined], "p_agn", perm=[1, 0])
+    graph = helper.make_graph(
+        nodes, "nepagn_members",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, "rows", n_bands, n_channels, 1])],
+        [helper.make_tensor_value_info("p_agn", TensorProto.FLOAT, [len(weights), "rows"])],
+        constants,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)]).SerializeToString()
 
 
-def stacked_forward(weights: tuple[FoldedMember, ...], n_bands: int, n_channels: int):
-    """A TensorFlow function: (inputs (n_inputs, rows, n_bands, n_channels, 1) float32) -> (members, rows).
+class StackedMembers:
+    """Every member network of a model in one ONNX Runtime session: call it with a batch of inputs
+    (n_inputs, rows, n_bands, n_channels, 1) float32 to get each member's P(AGN), shape (members, rows).
 
-    Traced once here with the row count left open and returned as a concrete function, so calling it
-    never retraces.
+    threads: ONNX Runtime's intra-op threads (None: its default, every core); a model set passes the Dask
+    worker's thread count (nepagn.cluster.session_threads).
     """
-    import tensorflow as tf
 
-    members = [
-        ([(tf.constant(k), tf.constant(b)) for k, b in member.conv],
-         [(tf.constant(k), tf.constant(b)) for k, b in member.dense],
-         member.input)
-        for member in weights
-    ]
+    def __init__(self, weights: tuple[FoldedMember, ...], n_bands: int, n_channels: int, threads: int | None = None):
+        import onnxruntime
 
-    def forward(x):
-        rows = tf.shape(x)[1]
-        outputs = []
-        for conv, dense, index in members:
-            h = tf.reshape(x[index], (-1, n_channels))  # one row per (object, band)
-            for kernel, bias in conv:
-                h = tf.nn.relu(tf.nn.bias_add(tf.linalg.matmul(h, kernel), bias))
-            h = tf.reshape(h, (rows, -1))  # Keras' Flatten order: band, channel, filter
-            for kernel, bias in dense[:-1]:
-                h = tf.nn.relu(tf.nn.bias_add(tf.linalg.matmul(h, kernel), bias))
-            kernel, bias = dense[-1]
-            outputs.append(tf.reshape(tf.sigmoid(tf.nn.bias_add(tf.linalg.matmul(h, kernel), bias)), (1, rows)))
-        return tf.concat(outputs, axis=0)
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3  # errors only: no notices on a worker's stderr
+        if threads is not None:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        self.members = len(weights)
+        self._session = onnxruntime.InferenceSession(
+            members_graph(weights, n_bands, n_channels), options, providers=["CPUExecutionProvider"]
+        )
 
-    signature = [tf.TensorSpec((None, None, n_bands, n_channels, 1), tf.float32)]
-    return tf.function(forward, input_signature=signature).get_concrete_function()
+    @property
+    def threads(self) -> int:
+        """The session's intra-op thread count (0: ONNX Runtime's default, every core)."""
+        return int(self._session.get_session_options().intra_op_num_threads)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        (scores,) = self._session.run(None, {"x": np.ascontiguousarray(batch, dtype=np.float32)})
+        return scores

@@ -27,6 +27,7 @@ CATALOGUE_FORMAT_VERSION = "5"
 PROVENANCE_KEY = b"nepagn.provenance"
 VERSIONED_PACKAGES = (
     "dask", "distributed", "tensorflow", "keras", "numpy", "pandas", "pyarrow", "astropy", "hats", "lsdb", "healpy",
+    "onnxruntime",  # runs the networks at inference (nepagn.model.stacked)
     "scikit-learn", "skops",  # HGBC members
 )
 
