@@ -69,6 +69,19 @@ def test_report_writes_figures_tables_and_calibrators(tiny_runs, tmp_path):
     assert ((calibrated >= 0) & (calibrated <= 1)).all() and np.all(np.diff(calibrated) >= 0)
 
 
+def test_report_gives_every_models_per_object_spread_over_seeds(tiny_runs, tmp_path):
+    """Issue 14's stability: for each model, the median and 90th percentile over objects of the std of an
+    object's held-out score over the seeds, recomputed here from the stored predictions."""
+    cv_dir, _ = tiny_runs
+    assert main(["report", "--models", str(cv_dir), "--out", str(tmp_path), "--model", "N"]) == 0
+    text = (tmp_path / "validation_report.md").read_text()
+    oof = pd.read_parquet(cv_dir / OOF_FILE)
+    for model in ("N", "HGB"):
+        spread = oof[oof["model"] == model].groupby("source_id")["p_agn"].std()
+        assert spread.notna().all() and spread.median() > 0
+        assert f"| {model} | {spread.median():.3f} | {spread.quantile(0.9):.3f} | 2 |" in text
+
+
 def test_report_table_matches_fold_metrics(tiny_runs, tmp_path):
     """The report's table row of each model is the mean ± std of its per-fold metrics (read from the report)."""
     cv_dir, _ = tiny_runs

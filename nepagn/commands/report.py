@@ -109,6 +109,14 @@ def _run_section(pred: vf.Predictions, figures: Path, wanted: str) -> tuple[list
             vf.consensus_table(vf.consensus_metrics(pred)),
             "",
         ]
+    if pred.oof["seed"].nunique() > 1:
+        lines += [
+            "Per-object stability: the std of each object's held-out raw score over the seeds (each seed's model "
+            "that held the object out), summarised over objects:",
+            "",
+            vf.seed_spread_table(vf.seed_spread(pred.oof)),
+            "",
+        ]
     described = vf.run_description(pred)
     path = vf.roc_figure(pred, figures / f"{prefix}_roc.png", f"ROC\n{described}")
     paths.append(path)

@@ -547,8 +547,31 @@ def uncertainty_figure(pred: Predictions, model: str, path: Path, title: str) ->
     return _save(fig, path), stats
 
 
+def seed_spread(oof: pd.DataFrame) -> pd.DataFrame:
+    """Per model of held-out predictions `oof` (Predictions.oof): the spread over seeds of each object's held-out
+    raw score (the std over the seeds' models that held it out), summarised over objects. Columns: model,
+    median_std, p90_std, n_seeds; one row per model.
+
+    This is the per-object stability of a model: how much an object's score depends on the seed that trained it.
+    """
+    rows = []
+    for model, held_out in oof.groupby("model", sort=True):
+        spread = held_out.groupby("source_id")["p_agn"].std()
+        rows.append({"model": model, "median_std": float(spread.median()), "p90_std": float(spread.quantile(0.9)),
+                     "n_seeds": int(held_out["seed"].nunique())})
+    return pd.DataFrame(rows)
+
+
+def seed_spread_table(spread: pd.DataFrame) -> str:
+    """`seed_spread` as a Markdown table."""
+    lines = ["| model | median std over seeds | 90th percentile | seeds |", "|---|---|---|---|"]
+    lines += [f"| {row.model} | {row.median_std:.3f} | {row.p90_std:.3f} | {row.n_seeds} |"
+              for row in spread.itertuples(index=False)]
+    return "\n".join(lines)
+
+
 def uncertainty_fig(pred: Predictions, model: str, title: str):
-    """The Figure of uncertainty_figure and its summary statistics."""
+    """The Figure of uncertainty_figure and its summary statistics (`seed_spread`'s row of the model)."""
     oof = pred.oof[pred.oof["model"] == model]
     per_object = oof.groupby("source_id").agg(p_mean=("p_agn", "mean"), p_std=("p_agn", "std"), y=("y_true", "first"))
     fig, (ax, hist) = plt.subplots(1, 2, figsize=(11, 4.6))
@@ -564,12 +587,7 @@ def uncertainty_fig(pred: Predictions, model: str, title: str):
     hist.set_ylabel("probability density")
     hist.legend()
     fig.suptitle(title)
-    stats = {
-        "median_std": float(per_object["p_std"].median()),
-        "p90_std": float(per_object["p_std"].quantile(0.9)),
-        "n_seeds": int(oof["seed"].nunique()),
-    }
-    return fig, stats
+    return fig, seed_spread(oof).iloc[0].drop("model").to_dict()
 
 
 def _save(fig, path: Path, tight: bool = True) -> Path:
