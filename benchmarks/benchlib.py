@@ -300,14 +300,14 @@ def bare_inference(store_path: str, modeldir: str, seconds: float = 1.0) -> dict
     from nepagn.model.inference import BATCH_ROWS
 
     model_set, inputs, objects = classify_inputs(store_path, modeldir)
-    functions = model_set._functions
+    sessions = model_set._sessions
     members = sum(len(group[1]) for name in model_set.names for group in model_set._groups(name).values())
     _, _, n_bands, n_channels, _ = next(iter(inputs.values())).shape
     passes, start = 0, time.perf_counter()
     while passes == 0 or time.perf_counter() - start < seconds:
         for name, x in inputs.items():
             for begin in range(0, x.shape[1], BATCH_ROWS):
-                functions[name](x[:, begin : begin + BATCH_ROWS])
+                sessions[name](x[:, begin : begin + BATCH_ROWS])
         passes += 1
     elapsed = (time.perf_counter() - start) / passes
     return {

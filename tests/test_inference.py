@@ -38,8 +38,8 @@ def test_each_model_is_one_session_built_once_whatever_its_groups_and_batch_size
     for rows in (1, 7, 300, 2, 0):
         predicted = model_set.predict_proba(frame.iloc[:rows])
         assert len(predicted) == rows and predicted["score_agn_A"].notna().all()
-        sessions.append(model_set._functions["A"])
-    assert list(model_set._functions) == ["A"]  # the six groups' members run in one session
+        sessions.append(model_set._sessions["A"])
+    assert list(model_set._sessions) == ["A"]  # the six groups' members run in one session
     assert all(session is sessions[0] for session in sessions) and sessions[0].members == GROUPS
 
 
@@ -47,7 +47,7 @@ def _session_threads(modeldir: str, frame: pd.DataFrame) -> int:
     """The intra-op thread count of a model's session, built in this process."""
     model_set = ModelSet.load(modeldir)
     model_set.predict_proba(frame)
-    return model_set._functions[model_set.names[0]].threads
+    return model_set._sessions[model_set.names[0]].threads
 
 
 def test_a_workers_sessions_use_its_thread_count_not_every_core(tiny_model_set, tiny_mock_store, dask_client):

@@ -64,7 +64,7 @@ class ModelSet:
         self.domain = domain
         self._hgb_members = hgb_members or {}
         self._member_groups = {name: _group_members(members[name], specs[name]) for name in members}
-        self._functions: dict[str, StackedMembers] = {}  # model name -> its members' session, built on first use
+        self._sessions: dict[str, StackedMembers] = {}  # model name -> its members' session, built on first use
 
     @classmethod
     def load(cls, modeldir: str | Path, verify: bool = True) -> ModelSet:
@@ -205,18 +205,18 @@ class ModelSet:
         a function of the row alone, not of which rows share its partition or how many there are.
         """
         n_rows = len(inputs[0])
-        fn = self._functions.get(name)
-        if fn is None:
-            fn = self._functions[name] = _compile(self._groups(name))
+        session = self._sessions.get(name)
+        if session is None:
+            session = self._sessions[name] = _session(self._groups(name))
         if n_rows == 0:
-            return np.empty((fn.members, 0), dtype=np.float32)
+            return np.empty((session.members, 0), dtype=np.float32)
         parts = []
         for start in range(0, n_rows, BATCH_ROWS):
             batch = np.stack([x[start : start + BATCH_ROWS] for x in inputs])
             if batch.shape[1] < BATCH_ROWS:  # only the last batch is padded
                 pad = np.zeros((batch.shape[0], BATCH_ROWS - batch.shape[1], *batch.shape[2:]), dtype=batch.dtype)
                 batch = np.concatenate([batch, pad], axis=1)
-            parts.append(fn(batch))
+            parts.append(session(batch))
         return np.concatenate(parts, axis=1)[:, :n_rows]
 
 
@@ -247,7 +247,7 @@ def _group_members(networks: list, specs: list[FeatureSpec]) -> dict[str, tuple[
     return groups
 
 
-def _compile(groups: dict[str, tuple[FeatureSpec, list]]) -> StackedMembers:
+def _session(groups: dict[str, tuple[FeatureSpec, list]]) -> StackedMembers:
     """One session running every member network of a model, in group order, on a batch of each group's
     inputs, batch normalisation folded in (nepagn.model.stacked), with this process's thread bound."""
     from nepagn.cluster import session_threads
