@@ -151,6 +151,14 @@ def worker_threads(client: Client) -> int:
     return max(1, min((worker["nthreads"] for worker in info.values()), default=1))
 
 
+# The LocalCluster's worker processes keep glibc's own malloc tuning. Dask's nannies start workers with
+# MALLOC_TRIM_THRESHOLD_=65536, which also switches off glibc's adaptive mmap threshold: every array above 128 KiB
+# is then mapped and unmapped afresh, and partition tasks ran about 16 % slower on a worker than the same code in
+# one process (docs/benchmarks.md). nepagn's tasks hold bounded partitions, so the memory glibc keeps is bounded
+# too. A value in the user's environment still wins; a user's own cluster keeps its settings.
+LOCAL_WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+
+
 @contextmanager
 def cluster_client(
     scheduler: str | None = None,
@@ -175,14 +183,17 @@ def cluster_client(
         )
         cluster = None
     else:
+        import dask
+
         n_workers = workers or max(1, (os.cpu_count() or 1) // max(1, threads_per_worker))
-        cluster = LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=threads_per_worker,
-            processes=True,
-            dashboard_address=":0",
-            silence_logs=logging.WARNING,
-        )
+        with dask.config.set(LOCAL_WORKER_CONFIG):
+            cluster = LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=threads_per_worker,
+                processes=True,
+                dashboard_address=":0",
+                silence_logs=logging.WARNING,
+            )
         client = Client(cluster)
     completed = False
     try:

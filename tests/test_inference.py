@@ -71,11 +71,3 @@ def test_a_rows_scores_do_not_depend_on_the_rows_beside_it(tiny_model_set, tiny_
         part = model_set.predict_proba(frame.iloc[rows])
         pd.testing.assert_frame_equal(part, everything.iloc[rows], check_exact=True)
 
-
-def test_nepagns_own_cluster_bounds_every_workers_sessions_from_the_start():
-    """The worker plugin of nepagn's clusters sets the bound when a worker starts, so a session built outside
-    a task (a warm-up through client.run) gets it too."""
-    from nepagn.cluster import cluster_client, session_threads
-
-    with cluster_client(workers=1, threads_per_worker=1) as client:
-        assert list(client.run(session_threads).values()) == [1]
