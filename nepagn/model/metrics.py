@@ -83,9 +83,12 @@ THRESHOLD_WORDS = {
 }
 
 
-def summarise(per_fold: pd.DataFrame, by: tuple[str, ...] = ("model",)) -> pd.DataFrame:
-    """Mean, standard deviation (ddof=1) and count of every metric over folds (and seeds), per `by` group."""
-    present = [name for name in METRIC_NAMES if name in per_fold.columns]
+def summarise(
+    per_fold: pd.DataFrame, by: tuple[str, ...] = ("model",), metrics: tuple[str, ...] = METRIC_NAMES
+) -> pd.DataFrame:
+    """Mean, standard deviation (ddof=1) and count of every metric (of `metrics`, where present) over folds
+    (and seeds), per `by` group."""
+    present = [name for name in metrics if name in per_fold.columns]
     grouped = per_fold.groupby(list(by), sort=True)[present]
     mean = grouped.mean().add_suffix("_mean")
     std = grouped.std(ddof=1).add_suffix("_std")

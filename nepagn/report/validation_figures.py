@@ -203,12 +203,14 @@ def metrics_table(oof: pd.DataFrame) -> pd.DataFrame:
     return summarise(fold_metrics(oof), by=("model",))
 
 
-def markdown_table(summary: pd.DataFrame) -> str:
-    """The summary as a Markdown table: mean +- std per metric, and runs (folds x seeds)."""
-    head = "| model | " + " | ".join(METRIC_LABELS[m] for m in TABLE_METRICS) + " | runs |"
-    lines = [head, "|" + "---|" * (len(TABLE_METRICS) + 2)]
+def markdown_table(summary: pd.DataFrame, metrics: tuple[str, ...] = TABLE_METRICS,
+                   labels: dict[str, str] = METRIC_LABELS, first: str = "model") -> str:
+    """A `summarise` result as a Markdown table, its rows in order: mean +- std per metric, and runs (folds x
+    seeds); `first` heads the model column."""
+    head = f"| {first} | " + " | ".join(labels[m] for m in metrics) + " | runs |"
+    lines = [head, "|" + "---|" * (len(metrics) + 2)]
     for _, row in summary.iterrows():
-        cells = [f"{row[f'{m}_mean']:.3f} ± {row[f'{m}_std']:.3f}" for m in TABLE_METRICS]
+        cells = [f"{row[f'{m}_mean']:.3f} ± {row[f'{m}_std']:.3f}" for m in metrics]
         lines.append(f"| {row['model']} | " + " | ".join(cells) + f" | {int(row['n_runs'])} |")
     return "\n".join(lines)
 
@@ -475,14 +477,10 @@ def consensus_metrics(pred: Predictions) -> pd.DataFrame:
 
 def consensus_table(per_fold: pd.DataFrame) -> str:
     """`consensus_metrics` as a Markdown table: mean ± std over (seed, fold), members first, then the means."""
-    head = "| model (calibrated p) | " + " | ".join(CONSENSUS_LABELS[m] for m in CONSENSUS_METRICS) + " | runs |"
-    lines = [head, "|" + "---|" * (len(CONSENSUS_METRICS) + 2)]
     names = dict.fromkeys(per_fold["model"])  # in the order consensus_metrics gives them; sorted() keeps it
-    for name in sorted(names, key=lambda n: n.startswith("mean of ")):
-        group = per_fold[per_fold["model"] == name]
-        cells = [f"{group[m].mean():.3f} ± {group[m].std(ddof=1):.3f}" for m in CONSENSUS_METRICS]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {len(group)} |")
-    return "\n".join(lines)
+    order = sorted(names, key=lambda n: n.startswith("mean of "))
+    summary = summarise(per_fold, metrics=CONSENSUS_METRICS).set_index("model").loc[order].reset_index()
+    return markdown_table(summary, CONSENSUS_METRICS, CONSENSUS_LABELS, first="model (calibrated p)")
 
 
 def calibration_figure(pred: Predictions, model: str, path: Path, title: str) -> tuple[Path, dict[str, float]]:
