@@ -67,3 +67,36 @@ def test_seeded_networks_differ_between_seeds_and_repeat_within_one():
     first, again, other = (build_network((14, 2, 1), seed=s).get_weights() for s in (3, 3, 4))
     assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
     assert not np.array_equal(first[0], other[0])
+
+
+def test_training_output_is_the_keras_forward_pass_in_training_mode_with_its_gradients_and_statistics():
+    # the train step computes the network with training_output (fused batch normalisation): it must be the
+    # network Keras defines, its gradients and its moving statistics, to float32 rounding
+    import tensorflow as tf
+
+    from nepagn.model.network import training_output
+
+    x = tf.constant(np.random.default_rng(1).normal(size=(96, 14, 4, 1)).astype("float32"))
+    keras_net, fused_net = build_network((14, 4, 1), seed=5), build_network((14, 4, 1), seed=5)  # same dropout masks
+
+    def output_and_gradients(model, forward):
+        with tf.GradientTape() as tape:
+            out = forward(model)
+            total = tf.reduce_sum(out * tf.range(96, dtype=tf.float32)[:, None])
+        return out.numpy(), [g.numpy() for g in tape.gradient(total, model.trainable_variables)]
+
+    expected, expected_grads = output_and_gradients(keras_net, lambda m: m(x, training=True))
+    got, got_grads = output_and_gradients(fused_net, lambda m: training_output(m, x))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(got, np.asarray(keras_net(x, training=False)))  # batch moments, not the moving ones
+    # to the network's largest gradient: a convolution's bias before a batch normalisation has gradient 0 in exact
+    # arithmetic, so both ways give it rounding noise only
+    scale = max(np.abs(e).max() for e in expected_grads)
+    for g, e in zip(got_grads, expected_grads, strict=True):
+        np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5 * scale)
+    for name in ("bn1", "bn2", "bn3"):  # the batch moments each moving statistic took (it started at 0 and 1)
+        momentum = keras_net.get_layer(name).momentum
+        for stat, start in (("moving_mean", 0.0), ("moving_variance", 1.0)):
+            taken = [(getattr(net.get_layer(name), stat).numpy() - momentum * start) / (1 - momentum)
+                     for net in (fused_net, keras_net)]
+            np.testing.assert_allclose(taken[0], taken[1], rtol=2e-5, atol=1e-4)

@@ -5,7 +5,8 @@ By default an epoch is ONE Adam step on the whole training set (full batch), whi
 Algorithm 1 and section 2.3.4 read ("Input training data - Evaluate loss - Adam optimisation",
 cycled once = one epoch); `batch_size > 0` gives mini-batch epochs instead. The train step and the
 monitoring forward pass are compiled tf.functions and the data stay tensors, so an epoch costs two
-graph calls and a few numpy reductions.
+graph calls and a few numpy reductions. The train step computes the network with
+`nepagn.model.network.training_output` (batch normalisation through TensorFlow's fused kernel).
 
 `training.weight_average = m > 0` keeps an exponential moving average of the trainable weights, updated
 after every Adam step (w_avg <- m w_avg + (1 - m) w, bias-corrected as Adam's moments are); the monitor,
@@ -25,7 +26,7 @@ import numpy as np
 
 from nepagn.model.config import ModelConfig, TrainingConfig
 from nepagn.model.focal_loss import FocalLoss
-from nepagn.model.network import build_network
+from nepagn.model.network import build_network, training_output
 from nepagn.model.termination import TerminationTracker, monitor_value
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def fit_network(
     @tf.function
     def train_step(x, y):
         with tf.GradientTape() as tape:
-            p = model(x, training=True)
+            p = training_output(model, x)
             loss = loss_fn(y, p)
             total = loss + tf.add_n(model.losses) if model.losses else loss
         grads = tape.gradient(total, model.trainable_variables)
