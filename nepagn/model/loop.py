@@ -89,7 +89,10 @@ def fit_network(
     xm = tf.constant(x_monitor, dtype=tf.float32)
     y_mon = np.asarray(y_monitor).astype(bool)
 
-    @tf.function
+    # one trace for every batch size (the last mini-batch of an epoch is shorter), not one per size
+    rows_of = (tf.TensorSpec((None, *x_train.shape[1:]), tf.float32), tf.TensorSpec((None,), tf.float32))
+
+    @tf.function(input_signature=rows_of)
     def train_step(x, y):
         with tf.GradientTape() as tape:
             p = training_output(model, x)
