@@ -5,8 +5,11 @@ In one run:
    fractions follow the paper's) are split by the 10-fold protocol; one network (Model A's loss)
    trains on 9 folds for a fixed number of epochs (Eq. 3 disabled so every run has the same
    length), in this process with TensorFlow bound to one thread, as on a one-thread Dask worker;
+   a run of --epochs and one of a fifth of them: their difference is the cost of the epochs alone,
+   the rest the fixed cost of a network (building it, tracing its compiled steps);
 2. the FLOP bound of one epoch: training rows x (forward + backward = 3 forward passes) + monitor
    rows x 1 forward pass, at numpy's float32 matmul GFLOP/s on one thread measured in this run;
+   steps 1 and 2 again for the catalogue's protocol (128-row mini-batches, 4 input channels);
 3. fold 0 of Models A, B, C trained as `nepagn train` does (Eq. 3, epoch cap), here one after
    another: the full CV's wall time projected as 10 x their time / --workers;
 4. with --cv: the full 10-fold x 3-model paper-protocol CV (`nepagn train` defaults: Eq. 3, up to
@@ -25,9 +28,20 @@ from pathlib import Path
 
 import benchlib
 
+PROTOCOLS = {
+    # the paper's: full-batch epochs on magnitude and error (2 channels), configs/training.toml
+    "paper": {"recipe": "paper", "features": {}},
+    # the catalogue's (`nepagn train`, build-catalogue's quick set): 128-row mini-batches on standardised inputs with
+    # mask and colour channels (4 channels), configs/training_catalogue.toml, here without the photometric
+    # augmentation (numpy work per epoch, not the network's; the quick set trains on degraded copies without it)
+    "catalogue": {"recipe": "catalogue", "features": {"standardise": True, "mask_channel": True,
+                                                      "colour_channel": True}},
+}
 
-def epoch_timing(epochs: int) -> dict[str, float]:
-    """Seconds per epoch of one network on 9 of 10 folds of the mock's labels (one TF thread)."""
+
+def epoch_timing(epochs: int, protocol: str = "paper") -> dict[str, float]:
+    """Seconds per epoch of one network on 9 of 10 folds of the mock's labels (one TF thread), trained as
+    `protocol` trains it."""
     from nepagn.cluster import apply_tf_thread_limit
 
     apply_tf_thread_limit(1)
@@ -40,25 +54,56 @@ def epoch_timing(epochs: int) -> dict[str, float]:
     labelled = benchlib.labelled_mock()
     y = (labelled["label"].astype("string") == "AGN").to_numpy()
     folds = stratified_folds(y, 10, 0)
-    spec = FeatureSpec(bands=default_bands(labelled)).fit(labelled[folds != 0])
+    setting = PROTOCOLS[protocol]
+    spec = FeatureSpec(bands=default_bands(labelled), **setting["features"]).fit(labelled[folds != 0])
     x = spec.transform(labelled)
     model = dataclasses.replace(load_model_config("A"), delta=float("-inf"))  # never stops early: fixed length
-    training = load_training_config()
-    fit = lambda n: fit_network(x[folds != 0], y[folds != 0], x[folds == 0], y[folds == 0], model, training,  # noqa: E731
-                                seed=0, max_epochs=n)
-    fit(3)  # traces the compiled steps outside the timing
-    start = time.perf_counter()
-    result = fit(epochs)
-    elapsed = time.perf_counter() - start
+    training = load_training_config(recipe=setting["recipe"])  # fit_network augments only when given `augment`
+
+    def timed_fit(epochs: int) -> float:
+        start = time.perf_counter()
+        result = fit_network(x[folds != 0], y[folds != 0], x[folds == 0], y[folds == 0], model, training, seed=0,
+                             max_epochs=epochs)
+        assert result.epochs_run == epochs
+        return time.perf_counter() - start
+
+    timed_fit(3)  # TensorFlow's first use in this process, outside the timing
+    # every fit builds its network and traces its compiled steps anew: the difference of a short and a long
+    # run is the cost of the epochs alone, the rest the fixed cost of a network
+    short = max(1, epochs // 5)
+    short_s, long_s = timed_fit(short), timed_fit(epochs)
+    per_epoch = (long_s - short_s) / (epochs - short)
     return {
+        "protocol": protocol,
+        "batch_size": training.batch_size,
         "rows": len(labelled),
         "train_rows": int((folds != 0).sum()),
         "monitor_rows": int((folds == 0).sum()),
         "n_bands": x.shape[1],
-        "epochs": result.epochs_run,
-        "seconds_per_epoch": elapsed / result.epochs_run,
+        "n_channels": x.shape[2],
+        "epochs": f"{short} and {epochs}",
+        "seconds_per_epoch": per_epoch,
+        "fixed_seconds": short_s - short * per_epoch,
         "matmul_gflops_1thread": benchlib.matmul_gflops(threads=1),
     }
+
+
+def report_epochs(timing: dict[str, float]) -> float:
+    """Print one protocol's epoch cost against its FLOP bound; return seconds per epoch."""
+    forward = benchlib.forward_flops(int(timing["n_bands"]), int(timing["n_channels"]))["total"]
+    epoch_flops = 3 * forward * timing["train_rows"] + forward * timing["monitor_rows"]
+    bound = epoch_flops / (timing["matmul_gflops_1thread"] * 1e9)
+    per_epoch = timing["seconds_per_epoch"]
+    batches = f"mini-batches of {timing['batch_size']}" if timing["batch_size"] else "full batch"
+    print(f"[{timing['protocol']} protocol: {batches}, {timing['n_channels']} channels] labelled rows: "
+          f"{timing['rows']} (train {timing['train_rows']}, monitor {timing['monitor_rows']}), "
+          f"bands {timing['n_bands']}; runs of {timing['epochs']} epochs")
+    print(f"  FLOP per epoch: {epoch_flops / 1e9:.2f} GFLOP (forward pass {forward} FLOP/row); "
+          f"numpy float32 matmul, 1 thread: {timing['matmul_gflops_1thread']:.1f} GFLOP/s")
+    print(f"  seconds per epoch: {per_epoch * 1e3:.1f} ms; FLOP bound {bound * 1e3:.1f} ms; "
+          f"RATIO bound / measured {bound / per_epoch:.3f} ({epoch_flops / per_epoch / 1e9:.1f} GFLOP/s achieved)")
+    print(f"  fixed cost of a network (building it, tracing its compiled steps): {timing['fixed_seconds']:.2f} s")
+    return per_epoch
 
 
 def full_cv(workers: int, workdir: Path) -> dict[str, float]:
@@ -111,6 +156,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=100, help="epochs of the timed network (default 100)")
     parser.add_argument("--cv", action="store_true", help="also run the full 10-fold x 3-model CV")
+    parser.add_argument("--epochs-only", action="store_true",
+                        help="time the epochs of both protocols only (no fold-0 training, no CV projection)")
     parser.add_argument("--workers", type=int, default=2, help="LocalCluster workers for --cv (default 2)")
     parser.add_argument("--workdir", type=Path, help="scratch folder (default: a temp dir)")
     args = parser.parse_args()
@@ -118,17 +165,11 @@ def main() -> None:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="nepagn-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     benchlib.print_header("training speed")
-    timing = epoch_timing(args.epochs)
-    forward = benchlib.forward_flops(int(timing["n_bands"]))["total"]
-    epoch_flops = 3 * forward * timing["train_rows"] + forward * timing["monitor_rows"]
-    bound = epoch_flops / (timing["matmul_gflops_1thread"] * 1e9)
-    per_epoch = timing["seconds_per_epoch"]
-    print(f"labelled rows: {timing['rows']} (train {timing['train_rows']}, monitor {timing['monitor_rows']}), "
-          f"bands {timing['n_bands']}; timed epochs: {timing['epochs']}")
-    print(f"FLOP per epoch: {epoch_flops / 1e9:.2f} GFLOP (forward pass {forward} FLOP/row)")
-    print(f"numpy float32 matmul, 1 thread: {timing['matmul_gflops_1thread']:.1f} GFLOP/s")
-    print(f"seconds per epoch: {per_epoch * 1e3:.1f} ms; FLOP bound {bound * 1e3:.1f} ms; "
-          f"RATIO bound / measured {bound / per_epoch:.3f} ({epoch_flops / per_epoch / 1e9:.1f} GFLOP/s achieved)")
+    per_epoch = report_epochs(epoch_timing(args.epochs, "paper"))
+    report_epochs(epoch_timing(args.epochs, "catalogue"))
+    if args.epochs_only:
+        print(f"load_avg_after: {benchlib.machine_info()['load_avg_1_5_15']}")
+        return
     worst = 30 * 3000 * per_epoch / args.workers
     print(f"worst-case CV (30 networks x 3000 epochs, {args.workers} workers): {worst / 60:.0f} min projected")
     subset = cv_subset()
