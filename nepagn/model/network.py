@@ -79,7 +79,7 @@ def _fused_batch_norm(layer: layers.BatchNormalization, x):
 
 def training_output(model: keras.Model, x):
     """The output of a chain network (`build_network`'s) in training mode, as `model(x, training=True)` gives it,
-    with its batch normalisations through TensorFlow's fused kernel; call it inside a tf.function.
+    with its batch normalisations through TensorFlow's fused kernel (the compiled train step of nepagn.model.loop).
 
     Why: batch normalisation in training mode written as Keras writes it (moments, then normalise, each a
     pass over the activations, and as many again backwards) was half of a train step. The fused kernel
