@@ -25,10 +25,11 @@ import dataclasses
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import benchlib
 
-PROTOCOLS = {
+PROTOCOLS: dict[str, dict[str, Any]] = {
     # the paper's: full-batch epochs on magnitude and error (2 channels), configs/training.toml
     "paper": {"recipe": "paper", "features": {}},
     # the catalogue's (`nepagn train`, build-catalogue's quick set): 128-row mini-batches on standardised inputs with
@@ -39,7 +40,7 @@ PROTOCOLS = {
 }
 
 
-def epoch_timing(epochs: int, protocol: str = "paper") -> dict[str, float]:
+def epoch_timing(epochs: int, protocol: str = "paper") -> dict[str, Any]:
     """Seconds per epoch of one network on 9 of 10 folds of the mock's labels (one TF thread), trained as
     `protocol` trains it."""
     from nepagn.cluster import apply_tf_thread_limit
@@ -88,7 +89,7 @@ def epoch_timing(epochs: int, protocol: str = "paper") -> dict[str, float]:
     }
 
 
-def report_epochs(timing: dict[str, float]) -> float:
+def report_epochs(timing: dict[str, Any]) -> float:
     """Print one protocol's epoch cost against its FLOP bound; return seconds per epoch."""
     forward = benchlib.forward_flops(int(timing["n_bands"]), int(timing["n_channels"]))["total"]
     epoch_flops = 3 * forward * timing["train_rows"] + forward * timing["monitor_rows"]
@@ -129,19 +130,19 @@ def full_cv(workers: int, workdir: Path) -> dict[str, float]:
     }
 
 
-def cv_subset(folds: int = 10) -> dict[str, float]:
+def cv_subset(folds: int = 10) -> dict[str, Any]:
     """Fold 0 of Models A, B, C trained as `nepagn train` trains them (Eq. 3, epoch cap), one after another here."""
     from nepagn.features import FeatureSpec
     from nepagn.model.config import load_training_config
     from nepagn.model.cv import stratified_folds
-    from nepagn.model.training import default_bands, make_tasks, train_one
+    from nepagn.model.training import TrainingTask, default_bands, make_tasks, train_one
 
     labelled = benchlib.labelled_mock()
     y = (labelled["label"].astype("string") == "AGN").to_numpy()
     fold_table = stratified_folds(y, folds, 0)
     tasks = make_tasks(("A", "B", "C"), folds, (0,), "paper", load_training_config(),
                        FeatureSpec(bands=default_bands(labelled)), None)
-    chosen = [task for task in tasks if task.fold == 0]
+    chosen = [task for task in tasks if isinstance(task, TrainingTask) and task.fold == 0]
     start = time.perf_counter()
     results = [train_one(task, labelled, fold_table) for task in chosen]
     return {
