@@ -6,8 +6,7 @@ Algorithm 1 and section 2.3.4 read ("Input training data - Evaluate loss - Adam 
 cycled once = one epoch); `batch_size > 0` gives mini-batch epochs instead. The train step and the
 monitoring forward pass are compiled tf.functions and the data stay tensors, so an epoch costs two
 graph calls and a few numpy reductions. The train step computes the network with
-`nepagn.model.network.training_output` (batch normalisation through TensorFlow's fused kernel) and
-steps Adam through TensorFlow's fused kernel (`nepagn.model.adam.FusedAdam`).
+`nepagn.model.network.training_output` (batch normalisation through TensorFlow's fused kernel).
 
 `training.weight_average = m > 0` keeps an exponential moving average of the trainable weights, updated
 after every Adam step (w_avg <- m w_avg + (1 - m) w, bias-corrected as Adam's moments are); the monitor,
@@ -25,7 +24,6 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from nepagn.model.adam import FusedAdam
 from nepagn.model.config import ModelConfig, TrainingConfig
 from nepagn.model.focal_loss import FocalLoss
 from nepagn.model.network import build_network, training_output
@@ -75,7 +73,8 @@ def fit_network(
     keras.utils.set_random_seed(seed)
     model = build_network(x_train.shape[1:], l2=training.l2, dropout=training.dropout, seed=seed)
     loss_fn = FocalLoss(model_config.alpha, model_config.gamma)
-    optimizer = FusedAdam(model.trainable_variables, learning_rate=training.learning_rate)
+    optimizer = keras.optimizers.Adam(learning_rate=training.learning_rate)
+    optimizer.build(model.trainable_variables)
 
     average = float(training.weight_average)  # in [0, 1): TrainingConfig checks it
     # the network the monitor reads: the trained one, or a twin holding the averaged weights
@@ -100,7 +99,7 @@ def fit_network(
             loss = loss_fn(y, p)
             total = loss + tf.add_n(model.losses) if model.losses else loss
         grads = tape.gradient(total, model.trainable_variables)
-        optimizer.apply(grads)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         if average:
             steps.assign_add(1.0)
             for avg, live in zip(averaged, model.trainable_variables, strict=True):
