@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from nepagn.pipeline.summary import CONSENSUS, INFERENCE_SET, fraction_warnings
+from nepagn.pipeline.summary import CONSENSUS, INFERENCE_SET, fraction_warnings, subset_warnings, to_markdown
 
 MODELS = ("A", "HGBC")
 N_SOURCES = 20_000  # ~400 labelled sources (~55 AGN): enough for a model to learn something
@@ -164,6 +164,22 @@ def test_a_class_fraction_far_from_its_estimate_is_flagged():
     assert len(warnings) == 1 and "Model A calls 85.00%" in warnings[0] and "30.00%" in warnings[0]
     estimates[CONSENSUS]["model_spread"] = 0.08
     assert any("differ by" in w for w in fraction_warnings(estimates, ["A", "B"]))
+
+
+def test_an_empty_agn_reliable_is_explained_in_the_summary(degraded_build):
+    """Where the decision rule found no cut reaching 90 % estimated purity, the summary and the build's warnings say
+    why agn_reliable is empty instead of showing a bare 0 (two quick-set seeds in six did this on the mock); where
+    it found one, they say nothing. The tiny model set here finds none."""
+    result, catalogue, _ = degraded_build
+    summary = json.loads((result.out_dir / "summary.json").read_text())
+    decision = summary["model_set"]["decision"]
+    assert decision["reliable_threshold"] is None and not catalogue["agn_reliable"].fillna(False).any()
+    (warning,) = subset_warnings(decision)
+    assert "no cut on p_agn_mean reaches an estimated purity of 90 %" in warning and "agn_complete" in warning
+    assert warning in result.warnings
+    assert f"**WARNING**: {warning}" in (result.out_dir / "summary.md").read_text()
+    decision["reliable_threshold"] = 0.8
+    assert subset_warnings(decision) == [] and "agn_reliable is empty" not in to_markdown(summary)
 
 
 def test_terminal_summary_aligns_its_tables(degraded_build):

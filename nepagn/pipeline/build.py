@@ -48,7 +48,7 @@ from nepagn.pipeline.provenance import (
     Provenance,
     utc_now,
 )
-from nepagn.pipeline.summary import SKY_MAP_ORDER, add_counts
+from nepagn.pipeline.summary import SKY_MAP_ORDER, add_counts, subset_warnings
 from nepagn.preprocess import STATUS_CLASSIFIED, STATUS_LABELLED, STATUS_NO_REDSHIFT, PreprocessConfig
 from nepagn.store import mark_incomplete
 
@@ -184,7 +184,8 @@ def build_catalogue(
         raise NepagnError(f"{out_dir}: {store.num_rows} sources in, {rows_out} rows out; the build is inconsistent")
     counts = add_counts(records[w]["counts"] for w in wanted)
     summary = run.summary(counts, catalogue_root, wanted)
-    warnings = _few_classified_warnings(counts, preprocess_config)
+    warnings = [*_few_classified_warnings(counts, preprocess_config),
+                *subset_warnings((summary.get("model_set") or {}).get("decision") or {})]
     for warning in warnings:
         log.warning("build %s: %s", run_id, warning)
     extra = provenance_extra or {}

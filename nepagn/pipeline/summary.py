@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from nepagn.domain import IN_LABELLED_DOMAIN
-from nepagn.model.decision import AGN_COMPLETE, AGN_RELIABLE
+from nepagn.model.decision import AGN_COMPLETE, AGN_RELIABLE, RELIABLE_PURITY
 from nepagn.model.predictions import P_AGN_MEAN, p_agn_column
 from nepagn.pipeline.catalogue_schema import (
     CLASS_AGN,
@@ -385,6 +385,27 @@ def _training_lines(model_set: dict[str, Any] | None) -> list[str]:
     return [text, ""]
 
 
+def subset_warnings(decision: dict[str, Any]) -> list[str]:
+    """A warning for each named subset the model set's decision rule left empty: no cut reached its target.
+
+    Why: an empty `agn_reliable` reads as "no reliable AGN here" where it means "these models' probabilities never
+    promise 90 % purity"; it happens when one model's calibrated probabilities top out low, which drags the
+    consensus mean down (docs/validation.md, "Two degraded copies").
+    """
+    warnings = []
+    if AGN_RELIABLE in decision.get("subsets", [AGN_RELIABLE]) and "reliable_threshold" in decision \
+            and decision["reliable_threshold"] is None:
+        where = " inside the labelled domain" if decision.get("reliable_in_domain") else ""
+        purity = 100 * decision.get("reliable_purity", RELIABLE_PURITY)
+        warnings.append(
+            f"{AGN_RELIABLE} is empty: no cut on {P_AGN_MEAN} reaches an estimated purity of {purity:g} %{where} on "
+            "the model set's reference sample. The consensus is the mean of the models' calibrated probabilities, "
+            "so one model whose probabilities top out low keeps every source below the cut; it says nothing about "
+            f"how many AGN there are. Use {AGN_COMPLETE}, or train the models with more seeds or networks "
+            "(`nepagn train`) and pass --models.")
+    return warnings
+
+
 def _subset_lines(block: dict[str, Any], decision: dict[str, Any]) -> list[str]:
     """The named subsets: size, estimated purity and completeness (and where agn_reliable is drawn from)."""
     subsets = block.get("subsets") or {}
@@ -394,6 +415,8 @@ def _subset_lines(block: dict[str, Any], decision: dict[str, Any]) -> list[str]:
              "| subset | sources | estimated purity | estimated completeness |", "|---|---|---|---|"]
     for name, item in subsets.items():
         lines.append(f"| {name} | {item['n']} | {_percent(item['purity'])} | {_percent(item['completeness'])} |")
+    for warning in subset_warnings(decision):
+        lines += ["", f"**WARNING**: {warning}"]
     if decision.get("reliable_in_domain"):
         lines += ["", f"{AGN_RELIABLE} holds sources inside the labelled training domain only (`in_labelled_domain`), "
                   "where the calibrated probabilities were tested on held-out labelled rows; outside it they are "
