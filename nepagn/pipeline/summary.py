@@ -52,37 +52,48 @@ def magnitude_bins(magnitudes: np.ndarray) -> np.ndarray:
     return labels
 
 
-def probability_sums(frame: pd.DataFrame, models: Sequence[str], rows: np.ndarray) -> dict[str, Any]:
-    """Additive sums over the selected rows: per model (and the consensus) sum of p and of p (1 - p), and the
-    named subsets' counts and probability sums."""
-    sums: dict[str, Any] = {}
+def probability_arrays(frame: pd.DataFrame, models: Sequence[str]) -> dict[str, np.ndarray]:
+    """The columns probability_sums adds up, read once per partition: p_agn of each model and of the consensus
+    (float64, NaN where missing) and the named subsets' flags (bool)."""
     columns = {m: p_agn_column(m) for m in models} | {CONSENSUS: P_AGN_MEAN}
-    for key, column in columns.items():
-        p = frame.loc[rows, column].to_numpy(dtype="float64", na_value=np.nan)
+    arrays = {key: frame[column].to_numpy(dtype="float64", na_value=np.nan) for key, column in columns.items()}
+    for name in SUBSETS_OF_MEAN:
+        if name in frame:
+            arrays[name] = frame[name].to_numpy(dtype=bool, na_value=False)
+    return arrays
+
+
+def probability_sums(arrays: dict[str, np.ndarray], models: Sequence[str], rows: np.ndarray) -> dict[str, Any]:
+    """Additive sums over the selected rows of `probability_arrays`: per model (and the consensus) sum of p and of
+    p (1 - p), and the named subsets' counts and probability sums."""
+    sums: dict[str, Any] = {}
+    for key in (*models, CONSENSUS):
+        p = arrays[key][rows]
         p = p[np.isfinite(p)]
         sums[key] = {"n": int(len(p)), "sum": float(p.sum()), "var": float((p * (1 - p)).sum())}
-    p_mean = frame.loc[rows, P_AGN_MEAN].to_numpy(dtype="float64", na_value=np.nan)
+    p_mean = arrays[CONSENSUS][rows]
     for name in SUBSETS_OF_MEAN:
-        if name not in frame:
+        if name not in arrays:
             continue
-        flag = frame.loc[rows, name].to_numpy(dtype=bool, na_value=False)
+        flag = arrays[name][rows]
         sums[name] = {"n": int(flag.sum()), "sum": float(np.nansum(p_mean[flag]))}
     return sums
 
 
-def binned_counts(frame: pd.DataFrame, models: Sequence[str], rows: np.ndarray, magnitudes: np.ndarray
-                  ) -> dict[str, Any]:
-    """Per 1-mag bin of the summary band: sources, AGN called per model, probability sums, subsets."""
+def binned_counts(arrays: dict[str, np.ndarray], is_agn: np.ndarray, models: Sequence[str], rows: np.ndarray,
+                  magnitudes: np.ndarray) -> dict[str, Any]:
+    """Per 1-mag bin of the summary band: sources, AGN called per model (is_agn: rows x models), probability sums
+    and subsets (`probability_arrays`)."""
     labels = magnitude_bins(magnitudes[rows])
     selected = np.flatnonzero(rows)
     out: dict[str, Any] = {}
     for label in np.unique(labels):
-        in_bin = np.zeros(len(frame), dtype=bool)
+        in_bin = np.zeros(len(rows), dtype=bool)
         in_bin[selected[labels == label]] = True
         out[str(label)] = {
             "n": int(in_bin.sum()),
-            "agn_per_model": {m: int(frame.loc[in_bin, class_column(m)].eq(CLASS_AGN).sum()) for m in models},
-            "probability": probability_sums(frame, models, in_bin),
+            "agn_per_model": {m: int(is_agn[in_bin, i].sum()) for i, m in enumerate(models)},
+            "probability": probability_sums(arrays, models, in_bin),
         }
     return out
 
@@ -131,6 +142,7 @@ def partition_counts(
     domain_known = flag.notna().to_numpy(dtype=bool)
     in_domain = flag.eq(True).to_numpy(dtype=bool, na_value=False)
     consensus_agn = frame[CONSENSUS_CLASS].eq(CLASS_AGN).to_numpy(dtype=bool, na_value=False)
+    arrays = probability_arrays(frame, models)
     for subset, status_name in SUBSETS.items():
         classified = (status == status_name).to_numpy(dtype=bool) & known.all(axis=1)
         agn = is_agn[classified]
@@ -148,12 +160,12 @@ def partition_counts(
             "in_labelled_domain": int(in_domain[classified].sum()),
             "agn_per_model_in_domain": {m: int(agn[in_domain[classified], i].sum()) for i, m in enumerate(models)},
             "agn_consensus_in_domain": int(consensus_agn[classified & in_domain].sum()),
-            "probability": probability_sums(frame, models, classified),
-            "probability_in_domain": probability_sums(frame, models, classified & in_domain),
-            "probability_out_of_domain": probability_sums(frame, models, classified & domain_known & ~in_domain),
+            "probability": probability_sums(arrays, models, classified),
+            "probability_in_domain": probability_sums(arrays, models, classified & in_domain),
+            "probability_out_of_domain": probability_sums(arrays, models, classified & domain_known & ~in_domain),
         }
         if magnitudes is not None:
-            counts[subset]["bins"] = binned_counts(frame, models, classified, np.asarray(magnitudes))
+            counts[subset]["bins"] = binned_counts(arrays, is_agn, models, classified, np.asarray(magnitudes))
     return counts
 
 
