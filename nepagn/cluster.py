@@ -121,6 +121,20 @@ def import_tensorflow_quietly() -> None:
         os.close(saved)
 
 
+def preload_tensorflow(client: Client) -> None:
+    """Start loading TensorFlow, quietly, on every worker of `client` and return at once.
+
+    One task per worker, pinned to it: the tasks submitted after it there run after it, and the workers
+    load TensorFlow while this process goes on with its own work (build-catalogue reads the target
+    photometry meanwhile). `cluster_client(tensorflow=True)` loads it too, but waits for every worker.
+    """
+    from distributed import fire_and_forget
+
+    for address in client.scheduler_info(n_workers=-1)["workers"]:
+        fire_and_forget(client.submit(import_tensorflow_quietly, workers=[address], allow_other_workers=False,
+                                      pure=False, key=f"nepagn-load-tensorflow-{address}"))
+
+
 class _QuietNannyShutdown(logging.Filter):
     """Drops the nanny's "Worker process still alive after N seconds, killing" while nepagn closes its cluster.
 

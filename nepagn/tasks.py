@@ -29,6 +29,7 @@ def run_tasks(
     on_result: Callable[[Any], None] | None = None,
     already_done: int = 0,
     items_carry_data: bool = False,
+    meanwhile: Callable[[], None] | None = None,
 ) -> list[Any]:
     """``function(item, *args)`` for every item; the results, in item order.
 
@@ -52,6 +53,10 @@ def run_tasks(
     items_carry_data : bool
         The items hold data (rows) that belong in the task graph: Dask's warning about large graphs is
         silenced (nepagn.cluster.data_in_graph).
+    meanwhile : callable, optional
+        Work of this process to do while the tasks run on the cluster: called once every task is submitted,
+        before waiting for them (without a client: before the tasks). Nothing it prints should matter, as it
+        runs beside the progress bar.
 
     Returns
     -------
@@ -69,6 +74,8 @@ def run_tasks(
             bar.update()
 
         if client is None:
+            if meanwhile is not None:
+                meanwhile()
             for index, item in enumerate(items):
                 finished(index, function(item, *args))
             return results
@@ -82,6 +89,8 @@ def run_tasks(
                               **({"key": keys[index]} if keys is not None else {}))
                 for index, item in enumerate(items)
             ]
+        if meanwhile is not None:
+            meanwhile()
         position = {future.key: index for index, future in enumerate(futures)}
         for future in as_completed(futures):
             finished(position[future.key], future.result())

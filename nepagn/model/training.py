@@ -124,9 +124,10 @@ def train_one(
     so all copies of a source stay on one side. Without degraded copies the fit rows are redrawn every epoch
     as the recipe's `noise_augment` and `band_dropout` ask (nepagn.model.augment); degraded copies are not.
     """
-    from nepagn.cluster import bound_task_threads
+    from nepagn.cluster import bound_task_threads, import_tensorflow_quietly
 
     bound_task_threads()
+    import_tensorflow_quietly()  # without its start-up lines on the worker's terminal, where no preload did it
     import keras
 
     y = agn_labels(labelled).astype(np.int8)

@@ -38,8 +38,10 @@ def _write_record(path: Path, record: dict[str, Any]) -> None:
     write_text_atomic(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
-def simulate_mock(out_dir: Path, n_sources: int, seed: int, say: Say) -> Path:
-    """Write the default mock catalogue to OUTDIR/input/mock.parquet (reused when the same mock is there)."""
+def simulate_mock(out_dir: Path, n_sources: int, seed: int, say: Say, client=None,
+                  meanwhile: Callable[[], None] | None = None) -> Path:
+    """Write the default mock catalogue to OUTDIR/input/mock.parquet (reused when the same mock is there), its blocks
+    simulated on `client` if given while this process does `meanwhile` (done at once where the mock is reused)."""
     import nepagn
     from nepagn.simulate import simulate_catalogue
 
@@ -48,11 +50,13 @@ def simulate_mock(out_dir: Path, n_sources: int, seed: int, say: Say) -> Path:
     record = {"n_sources": n_sources, "seed": seed, "nepagn": nepagn.__version__}
     if path.is_file() and _record_matches(record_path, {**record, "sha256": sha256_file(path)}):
         say(f"Input: reusing the mock catalogue {path} ({n_sources} sources, seed {seed})")
+        if meanwhile is not None:
+            meanwhile()
         return path
     say(f"Input: no --input or --store given: simulating the mock NEP-Wide catalogue ({n_sources} sources, "
         f"seed {seed}) into {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame = simulate_catalogue(n_sources=n_sources, seed=seed)
+    frame = simulate_catalogue(n_sources=n_sources, seed=seed, client=client, meanwhile=meanwhile)
     with atomic_path(path) as tmp:
         frame.to_parquet(tmp, index=False)
     _write_record(record_path, {**record, "sha256": sha256_file(path)})
@@ -95,9 +99,16 @@ def ingest_input(
 def prepare_store(
     config: PipelineConfig, out_dir: Path, client, progress: bool, say: Say, *, store: Path | None = None,
     input_path: Path | None = None, columns_path: Path | None = None, quarantine: Path | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """The store to classify and its provenance: `store` as given, `input_path` ingested through `columns_path`,
-    or (neither given) the default mock."""
+    or (neither given) the default mock, simulated on the cluster.
+
+    meanwhile: work of this process to do while the cluster simulates the mock (at once where nothing is simulated).
+    """
+    if store is not None or input_path is not None:
+        if meanwhile is not None:
+            meanwhile()
     if store is not None:
         properties = open_store(store).properties
         return Path(store), {
@@ -110,7 +121,7 @@ def prepare_store(
         input_path, columns_path, kind = Path(input_path), Path(columns_path), "file"
     else:
         mock = config.mock
-        input_path = simulate_mock(out_dir, int(mock["n_sources"]), int(mock["seed"]), say)
+        input_path = simulate_mock(out_dir, int(mock["n_sources"]), int(mock["seed"]), say, client, meanwhile)
         columns_path, kind = catalogs_dir() / "columns" / MOCK_COLUMN_MAP, "mock"
     if not columns_path.is_file():
         raise NepagnError(f"{columns_path}: column map not found")

@@ -11,8 +11,9 @@ simulate_catalogue(n, seed), and memory stays bounded by max(chunk_rows, BLOCK_R
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,7 @@ from nepagn.schema import (
     canonical_columns,
 )
 from nepagn.simulate import footprint, observe, populations
+from nepagn.tasks import run_tasks
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,8 @@ class _Kind:
 
 def _block_plan(n_sources: int, seed: int) -> Iterator[tuple[int, int, np.ndarray]]:
     """(block index, first row, group counts of that block), exact totals over all blocks."""
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
     rng = np.random.default_rng(np.random.SeedSequence(seed))
     remaining = np.array(list(group_counts(n_sources).values()), dtype=np.int64)
     for block, start in enumerate(range(0, n_sources, BLOCK_ROWS)):
@@ -224,8 +228,6 @@ def _simulate_block(seed: int, block: int, start: int, counts: np.ndarray, sampl
 
 
 def _iter_blocks(n_sources: int, seed: int) -> Iterator[pd.DataFrame]:
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
     sampler = _Sampler(load_registry())
     for block, start, counts in _block_plan(n_sources, seed):
         log.debug("simulating block %d (rows %d-%d)", block, start, start + int(counts.sum()))
@@ -250,7 +252,14 @@ def iter_catalogue_chunks(n_sources: int, seed: int = 0, chunk_rows: int = BLOCK
         yield pd.concat(pending) if len(pending) > 1 else pending[0]
 
 
-def simulate_catalogue(n_sources: int = PAPER_N_SOURCES, seed: int = 0) -> pd.DataFrame:
+def _simulate_planned_block(plan: tuple[int, int, np.ndarray], seed: int) -> pd.DataFrame:
+    """One block of the plan (a Dask task of `simulate_catalogue` on a cluster)."""
+    block, start, counts = plan
+    return _simulate_block(seed, block, start, counts, _Sampler(load_registry()))
+
+
+def simulate_catalogue(n_sources: int = PAPER_N_SOURCES, seed: int = 0, client: Any = None,
+                       meanwhile: Callable[[], None] | None = None) -> pd.DataFrame:
     """The whole mock NEP-Wide catalogue in the canonical schema, with its truth (deterministic per seed).
 
     Parameters
@@ -259,6 +268,10 @@ def simulate_catalogue(n_sources: int = PAPER_N_SOURCES, seed: int = 0) -> pd.Da
         Sources in the mock; the paper's sample sizes scale with it (default 91,861, the real catalogue's).
     seed : int
         The random seed.
+    client : distributed.Client, optional
+        Simulate the blocks on this cluster, one task each (the same catalogue: every block has its own generator).
+    meanwhile : callable, optional
+        Work of this process to do while the cluster simulates (nepagn.tasks.run_tasks).
 
     Returns
     -------
@@ -266,7 +279,13 @@ def simulate_catalogue(n_sources: int = PAPER_N_SOURCES, seed: int = 0) -> pd.Da
         Canonical columns (`source_id`, positions, redshifts, chi2, `label`, 44 bands' magnitudes and errors)
         and `true_class` (AGN, SFG, star). For millions of sources write it in chunks with `nepagn simulate`.
     """
-    blocks = list(_iter_blocks(n_sources, seed))
+    if client is None:
+        if meanwhile is not None:
+            meanwhile()
+        blocks = list(_iter_blocks(n_sources, seed))
+    else:
+        blocks = run_tasks(client, _simulate_planned_block, list(_block_plan(n_sources, seed)), seed,
+                           description="simulating the mock", unit="block", meanwhile=meanwhile)
     if not blocks:
         return _empty_frame()
     return pd.concat(blocks).reset_index(drop=True)
