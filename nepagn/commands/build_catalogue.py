@@ -145,20 +145,20 @@ def _build(args: argparse.Namespace, config, preprocess, out_dir: Path, started:
     """Input, models and the build itself, on the cluster."""
     from typing import Any
 
-    from nepagn.cluster import client_from_args, import_tensorflow_quietly, preload_tensorflow
+    from nepagn.cluster import client_from_args, import_tensorflow_quietly
     from nepagn.pipeline.build import build_catalogue
     from nepagn.pipeline.inputs import prepare_models, prepare_store
 
     progress = not args.quiet
     # Loading TensorFlow takes seconds in every process: this one loads it while the workers simulate the mock (the
-    # quick training writes its model set from here), the workers while this one reads the target photometry.
+    # quick training writes its model set from here), the workers while this one reads the target photometry
+    # (prepare_models); tasks that need it and find it not loaded load it themselves.
     with client_from_args(args) as client:
         say = _say_fn(args.quiet)
         store_path, input_provenance = prepare_store(config, out_dir, client, progress, say, store=args.store,
                                                      input_path=args.input, columns_path=args.columns,
                                                      quarantine=getattr(args, "quarantine", None),
                                                      meanwhile=None if args.models else import_tensorflow_quietly)
-        preload_tensorflow(client)
         modeldir, model_provenance = prepare_models(config, store_path, out_dir, client, progress, say,
                                                     models=args.models)
         extra: dict[str, Any] = {

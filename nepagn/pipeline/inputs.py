@@ -171,6 +171,10 @@ def prepare_models(
     record_path.unlink(missing_ok=True)
     frame = store.to_dask()
     labelled = frame[~frame[LABEL].isna()].compute()
+    if client is not None:  # the workers load TensorFlow while this process reads the target photometry
+        from nepagn.cluster import preload_tensorflow
+
+        preload_tensorflow(client)
     target, copies = None, int(settings.get("copies", 0))
     if copies > 0:
         from nepagn.degrade import target_from_store
