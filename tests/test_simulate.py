@@ -87,6 +87,18 @@ def test_chunks_concatenate_to_the_whole_catalogue(monkeypatch):
     pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole)
 
 
+def test_blocks_simulated_on_the_cluster_give_the_same_catalogue(monkeypatch, dask_client):
+    """build-catalogue simulates the mock's blocks on its workers while the client loads TensorFlow: the catalogue
+    (and so the mock file a rerun reuses) is the one this process simulates, and the client's own work runs once."""
+    monkeypatch.setattr(catalogue, "BLOCK_ROWS", 1000)  # the plan is made here: three blocks, one task each
+    done_here = []
+    on_cluster = simulate_catalogue(2500, seed=3, client=dask_client, meanwhile=lambda: done_here.append(True))
+    pd.testing.assert_frame_equal(on_cluster, simulate_catalogue(2500, seed=3))
+    assert done_here == [True]
+    with pytest.raises(ValueError, match="seed must be >= 0"):
+        simulate_catalogue(2500, seed=-1, client=dask_client)
+
+
 def test_errors_follow_each_band_depth(small_mock):
     for band in BANDS:
         mag = small_mock[band.mag_column].to_numpy(float)
