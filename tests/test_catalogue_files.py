@@ -101,9 +101,10 @@ def test_a_build_that_classifies_nothing_says_so_and_why(store_without_redshifts
         result = build_catalogue(store_without_redshifts, tiny_model_set, tmp_path / "out", dask_client)
     status = result.summary["status"]
     assert status["classified"] == 0 and status["no_redshift"] > 0
-    assert len(result.warnings) == 1 and "--redshift-rule none" in result.warnings[0]
-    assert result.warnings[0].startswith(f"classified 0 of {status['no_redshift'] + status.get('star', 0)} "
-                                         "unlabelled sources")
+    # the tiny model set's agn_reliable is empty too, and says so in a warning of its own
+    (few,) = [warning for warning in result.warnings if "agn_reliable" not in warning]
+    assert "--redshift-rule none" in few
+    assert few.startswith(f"classified 0 of {status['no_redshift'] + status.get('star', 0)} unlabelled sources")
     assert any("--redshift-rule none" in record.getMessage() for record in caplog.records)
 
 
