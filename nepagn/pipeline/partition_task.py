@@ -56,9 +56,10 @@ def model_set_for(modeldir: str, model_set_id: str):
     with _MODEL_SETS_LOCK:
         if model_set_id not in _MODEL_SETS:
             from nepagn.cluster import import_tensorflow_quietly
+
+            import_tensorflow_quietly()  # before nepagn.model.inference imports Keras: no start-up lines shown
             from nepagn.model.inference import ModelSet
 
-            import_tensorflow_quietly()  # loading reads Keras files: TF without its start-up lines on the terminal
             model_set = ModelSet.load(modeldir)
             if model_set.model_set_id != model_set_id:
                 raise RuntimeError(
