@@ -106,9 +106,8 @@ def prepare_store(
 
     meanwhile: work of this process to do while the cluster simulates the mock (at once where nothing is simulated).
     """
-    if store is not None or input_path is not None:
-        if meanwhile is not None:
-            meanwhile()
+    if meanwhile is not None and (store is not None or input_path is not None):
+        meanwhile()
     if store is not None:
         properties = open_store(store).properties
         return Path(store), {

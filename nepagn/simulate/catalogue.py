@@ -269,7 +269,8 @@ def simulate_catalogue(n_sources: int = PAPER_N_SOURCES, seed: int = 0, client: 
     seed : int
         The random seed.
     client : distributed.Client, optional
-        Simulate the blocks on this cluster, one task each (the same catalogue: every block has its own generator).
+        Simulate the blocks on this cluster, one task each (the same catalogue: every block has its own generator);
+        None: here, one after another.
     meanwhile : callable, optional
         Work of this process to do while the cluster simulates (nepagn.tasks.run_tasks).
 
@@ -279,13 +280,8 @@ def simulate_catalogue(n_sources: int = PAPER_N_SOURCES, seed: int = 0, client: 
         Canonical columns (`source_id`, positions, redshifts, chi2, `label`, 44 bands' magnitudes and errors)
         and `true_class` (AGN, SFG, star). For millions of sources write it in chunks with `nepagn simulate`.
     """
-    if client is None:
-        if meanwhile is not None:
-            meanwhile()
-        blocks = list(_iter_blocks(n_sources, seed))
-    else:
-        blocks = run_tasks(client, _simulate_planned_block, list(_block_plan(n_sources, seed)), seed,
-                           description="simulating the mock", unit="block", meanwhile=meanwhile)
+    blocks = run_tasks(client, _simulate_planned_block, list(_block_plan(n_sources, seed)), seed,
+                       description="simulating the mock", unit="block", meanwhile=meanwhile)
     if not blocks:
         return _empty_frame()
     return pd.concat(blocks).reset_index(drop=True)
