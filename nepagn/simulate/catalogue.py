@@ -10,6 +10,7 @@ simulate_catalogue(n, seed), and memory stays bounded by max(chunk_rows, BLOCK_R
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -227,11 +228,22 @@ def _simulate_block(seed: int, block: int, start: int, counts: np.ndarray, sampl
     return frame[[column.name for column in canonical_columns(sampler.bands, with_truth=True)]]
 
 
+@functools.cache
+def _default_sampler() -> _Sampler:
+    """The sampler of the shipped band registry, built once per process (a worker simulates several blocks)."""
+    return _Sampler(load_registry())
+
+
+def _simulate_planned_block(plan: tuple[int, int, np.ndarray], seed: int) -> pd.DataFrame:
+    """One block of the plan: here, or as a Dask task of `simulate_catalogue` on a cluster."""
+    block, start, counts = plan
+    log.debug("simulating block %d (rows %d-%d)", block, start, start + int(counts.sum()))
+    return _simulate_block(seed, block, start, counts, _default_sampler())
+
+
 def _iter_blocks(n_sources: int, seed: int) -> Iterator[pd.DataFrame]:
-    sampler = _Sampler(load_registry())
-    for block, start, counts in _block_plan(n_sources, seed):
-        log.debug("simulating block %d (rows %d-%d)", block, start, start + int(counts.sum()))
-        yield _simulate_block(seed, block, start, counts, sampler)
+    for plan in _block_plan(n_sources, seed):
+        yield _simulate_planned_block(plan, seed)
 
 
 def iter_catalogue_chunks(n_sources: int, seed: int = 0, chunk_rows: int = BLOCK_ROWS) -> Iterator[pd.DataFrame]:
@@ -250,12 +262,6 @@ def iter_catalogue_chunks(n_sources: int, seed: int = 0, chunk_rows: int = BLOCK
             pending, pending_rows = ([rest] if len(rest) else []), len(rest)
     if pending_rows:
         yield pd.concat(pending) if len(pending) > 1 else pending[0]
-
-
-def _simulate_planned_block(plan: tuple[int, int, np.ndarray], seed: int) -> pd.DataFrame:
-    """One block of the plan (a Dask task of `simulate_catalogue` on a cluster)."""
-    block, start, counts = plan
-    return _simulate_block(seed, block, start, counts, _Sampler(load_registry()))
 
 
 def simulate_catalogue(n_sources: int = PAPER_N_SOURCES, seed: int = 0, client: Any = None,
