@@ -398,15 +398,14 @@ def _training_lines(model_set: dict[str, Any] | None) -> list[str]:
 
 
 def subset_warnings(decision: dict[str, Any]) -> list[str]:
-    """A warning for each named subset the model set's decision rule left empty: no cut reached its target.
+    """A warning where the model set's decision rule left `agn_reliable` empty: no cut reached its estimated purity.
 
     Why: an empty `agn_reliable` reads as "no reliable AGN here" where it means "these models' probabilities never
     promise 90 % purity"; it happens when one model's calibrated probabilities top out low, which drags the
     consensus mean down (docs/validation.md, "Two degraded copies").
     """
     warnings = []
-    if AGN_RELIABLE in decision.get("subsets", [AGN_RELIABLE]) and "reliable_threshold" in decision \
-            and decision["reliable_threshold"] is None:
+    if "reliable_threshold" in decision and decision["reliable_threshold"] is None:  # no key: a set without subsets
         where = " inside the labelled domain" if decision.get("reliable_in_domain") else ""
         purity = 100 * decision.get("reliable_purity", RELIABLE_PURITY)
         warnings.append(
